@@ -1,0 +1,36 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings applied to every target (hummingbird and postgres-nio keep one list like this).
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0335-existential-any.md
+    .enableUpcomingFeature("ExistentialAny"),
+    // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0444-member-import-visibility.md
+    .enableUpcomingFeature("MemberImportVisibility"),
+    // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0409-access-level-on-imports.md
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "callgate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CallgateCore", targets: ["CallgateCore"]),
+        .executable(name: "callgate-demo", targets: ["callgate-demo"]),
+    ],
+    targets: [
+        // Pure: no NIO, no SQLite, no sockets. Every decision of the product lives here.
+        .target(name: "CallgateCore"),
+        .executableTarget(name: "callgate-demo", dependencies: ["CallgateCore"]),
+        .testTarget(
+            name: "CallgateCoreTests",
+            dependencies: ["CallgateCore"],
+            exclude: ["Resources"]
+        ),
+    ]
+)
+
+for target in package.targets {
+    target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
+}

@@ -1,0 +1,83 @@
+/// A state change made by the engine: what changed, by whom, when.
+///
+/// The engine hands every change to a ``ChangeSink`` *inside* the lock that orders it, so for any one
+/// number or agent the records arrive in the order the changes happened. The store persists them
+/// (write-through) and builds the audit history from them.
+public struct ChangeRecord: Sendable {
+    public var organization: OrganizationID
+    public var at: Timestamp
+    /// Who made the change; `nil` for counted calls on the hot path.
+    public var actor: Actor?
+    public var event: ChangeEvent
+
+    @inlinable
+    public init(organization: OrganizationID, at: Timestamp, actor: Actor?, event: ChangeEvent) {
+        self.organization = organization
+        self.at = at
+        self.actor = actor
+        self.event = event
+    }
+}
+
+/// The kinds of change. Counter changes carry absolute values, so a store may coalesce them (keep the
+/// last per number) and apply them twice without harm.
+public enum ChangeEvent: Sendable {
+    /// An ALLOW counted a call: the number's counter is now `count` on day `dayKey`.
+    case counter(number: PhoneNumber, dayKey: Int64, count: UInt32)
+    indirect case organizationCreated(OrganizationRecord)
+    indirect case numberAdded(NumberRecord)
+    indirect case numberUpdated(before: NumberRecord, after: NumberRecord)
+    indirect case numberDeleted(NumberRecord)
+    indirect case agentUpserted(before: AgentRecord?, after: AgentRecord)
+    indirect case reserved(number: PhoneNumber, Reservation)
+    /// A reservation was cancelled (released) before it expired.
+    indirect case reservationCancelled(number: PhoneNumber, Reservation)
+    indirect case assigned(AssignmentRecord)
+    indirect case assignmentUpdated(before: AssignmentRecord, after: AssignmentRecord)
+    /// An agent gave a number back; `assignment` holds the calls made while it held it.
+    indirect case released(AssignmentRecord, releasedAt: Timestamp)
+    /// Admin reset: these numbers' counters are zero on `dayKey`.
+    indirect case countersReset(numbers: [PhoneNumber], dayKey: Int64)
+
+    /// The audit action name (`number.add`, `assign`, …); `nil` for counted calls.
+    public var action: String? {
+        switch self {
+        case .counter: return nil
+        case .organizationCreated: return "organization.create"
+        case .numberAdded: return "number.add"
+        case .numberUpdated: return "number.update"
+        case .numberDeleted: return "number.delete"
+        case .agentUpserted: return "agent.upsert"
+        case .reserved: return "reserve"
+        case .reservationCancelled: return "reservation.cancel"
+        case .assigned: return "assign"
+        case .assignmentUpdated: return "assignment.update"
+        case .released: return "release"
+        case .countersReset: return "counters.reset"
+        }
+    }
+}
+
+/// A receipt for a recorded change. A durable sink completes it after the change is committed; the
+/// server releases a reply only then (in `commit` durability).
+public struct ChangeTicket: Hashable, Comparable, Sendable {
+    /// Position of the change in the sink's log.
+    public let sequence: UInt64
+
+    @inlinable
+    public init(sequence: UInt64) { self.sequence = sequence }
+
+    public static func < (lhs: ChangeTicket, rhs: ChangeTicket) -> Bool { lhs.sequence < rhs.sequence }
+}
+
+/// Receives every change the engine makes: the seam between the engine and the store.
+///
+/// - Important: ``record(_:)`` is called while the engine holds a lock (an agent's lock on the hot path),
+///   so it must not block, wait on I/O or call back into the engine. Append and return.
+public protocol ChangeSink: Sendable {
+    /// Accepts a change and returns its ticket.
+    ///
+    /// - Throws: ``CallgateError`` `unavailable` when the sink can no longer accept changes (the store
+    ///   failed); the engine then leaves its state unchanged and passes the error on.
+    func record(_ change: ChangeRecord) throws(CallgateError) -> ChangeTicket
+}

@@ -1,0 +1,192 @@
+/// Identifies an organization (tenant). Every other record belongs to exactly one.
+public struct OrganizationID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+
+    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+
+    public var description: String { "org-\(self.rawValue)" }
+
+    public static func < (lhs: OrganizationID, rhs: OrganizationID) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Who made an admin change: an API key, a CLI user, or the system itself. Recorded in the audit log.
+public struct Actor: Hashable, Sendable, CustomStringConvertible {
+    public var id: String
+
+    public init(_ id: String) { self.id = id }
+
+    /// Changes made by Callgate itself (first start, expiry).
+    public static let system = Actor("system")
+
+    public var description: String { self.id }
+}
+
+/// An organization as stored.
+public struct OrganizationRecord: Hashable, Sendable {
+    public var id: OrganizationID
+    public var name: String
+    /// IANA time zone name of the organization's calendar day.
+    public var timeZone: String
+    public var createdAt: Timestamp
+}
+
+/// Whether a number may be handed out and used.
+public enum NumberStatus: String, Hashable, Sendable, CaseIterable {
+    case active
+    case inactive
+}
+
+/// What a number can do.
+public struct Capabilities: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let voice = Capabilities(rawValue: 1)
+    public static let sms = Capabilities(rawValue: 2)
+    public static let mms = Capabilities(rawValue: 4)
+    public static let fax = Capabilities(rawValue: 8)
+
+    static let names: [(String, Capabilities)] = [("voice", .voice), ("sms", .sms), ("mms", .mms), ("fax", .fax)]
+
+    /// Parses names like `voice,sms` (case-insensitive; `,`, `;`, `|` or blanks between).
+    public init(names text: String) throws(CallgateError) {
+        var result: Capabilities = []
+        for part in text.split(whereSeparator: { ",;| ".contains($0) }) where !part.isEmpty {
+            guard let found = Self.names.first(where: { $0.0 == part.lowercased() }) else {
+                throw CallgateError(.invalidArgument, "unknown capability '\(part)' (expected voice, sms, mms or fax)")
+            }
+            result.insert(found.1)
+        }
+        self = result
+    }
+
+    public var description: String { Self.names.filter { self.contains($0.1) }.map(\.0).joined(separator: ",") }
+}
+
+/// The admin-editable attributes of a phone number.
+public struct NumberAttributes: Hashable, Sendable {
+    /// Carrier or provider: `telnyx`, `twilio`, or free text.
+    public var provider: String
+    /// The number's country: derived from the number.
+    public var country: Country
+    public var capabilities: Capabilities
+    public var status: NumberStatus
+    /// Free-form location (`Austin office`).
+    public var location: String
+    /// Pools, departments, ranges, campaigns. Sorted, unique.
+    public var tags: [String]
+    /// `did`, `tollfree`, `mobile`, …
+    public var numberType: String
+}
+
+/// Where a number is in its lifecycle: `available → reserved (optional) → assigned → available`.
+public enum NumberState: Hashable, Sendable {
+    case available
+    case reserved(Reservation)
+    case assigned(agent: String)
+
+    /// A short name: `available`, `reserved`, `assigned`.
+    public var name: String {
+        switch self {
+        case .available: return "available"
+        case .reserved: return "reserved"
+        case .assigned: return "assigned"
+        }
+    }
+}
+
+/// A hold on an available number until it expires or is assigned.
+public struct Reservation: Hashable, Sendable {
+    /// Token that the reserver passes to ``Organization/assign(_:to:terms:reservation:actor:)``.
+    public var id: UInt64
+    public var expiresAt: Timestamp
+    /// The agent the number is being reserved for, when the picker said so.
+    public var agent: String?
+    public var reservedBy: Actor
+}
+
+/// A daily call counter: calls placed from a number on one local day.
+public struct DailyCounter: Hashable, Sendable {
+    /// The local day (``DayWindow/key``: its end instant in seconds).
+    public var dayKey: Int64
+    public var count: UInt32
+
+    public static let zero = DailyCounter(dayKey: 0, count: 0)
+
+    /// Calls counted on the given day (zero when the counter belongs to an earlier day).
+    @inlinable
+    public func count(on dayKey: Int64) -> UInt32 { self.dayKey == dayKey ? self.count : 0 }
+}
+
+/// A phone number with its lifecycle state, as returned by reads and carried in change records.
+public struct NumberRecord: Hashable, Sendable {
+    public var number: PhoneNumber
+    public var attributes: NumberAttributes
+    public var state: NumberState
+    /// When the number last came back from an agent (the picker prefers the oldest).
+    public var releasedAt: Timestamp?
+    public var createdAt: Timestamp
+    public var createdBy: Actor
+    public var modifiedAt: Timestamp
+    public var modifiedBy: Actor
+    /// The number's daily counter (count on ``DailyCounter/dayKey``).
+    public var counter: DailyCounter
+}
+
+/// The terms of an assignment.
+public struct AssignmentTerms: Hashable, Sendable {
+    /// Calls per local day from the number. Default 100.
+    public var dailyLimit: UInt32
+    /// Destination countries; `nil` means the number's own country.
+    public var allowedCountries: CountrySet?
+
+    public static let defaultDailyLimit: UInt32 = 100
+    /// The largest daily limit accepted.
+    public static let maximumDailyLimit: UInt32 = 10_000_000
+
+    public init(dailyLimit: UInt32 = AssignmentTerms.defaultDailyLimit, allowedCountries: CountrySet? = nil) {
+        self.dailyLimit = dailyLimit
+        self.allowedCountries = allowedCountries
+    }
+}
+
+/// A number held by an agent, with today's usage.
+public struct AssignmentRecord: Hashable, Sendable {
+    public var number: PhoneNumber
+    public var agent: String
+    public var dailyLimit: UInt32
+    public var allowedCountries: CountrySet
+    public var assignedAt: Timestamp
+    public var assignedBy: Actor
+    /// Calls placed from the number since it was assigned.
+    public var callsSinceAssigned: UInt64
+    /// Calls on the current local day.
+    public var countToday: UInt32
+    public var remainingToday: UInt32 { self.dailyLimit > self.countToday ? self.dailyLimit - self.countToday : 0 }
+    /// The number's counter as stored (day and count).
+    public var counter: DailyCounter
+    /// Whether the number is active.
+    public var numberActive: Bool
+}
+
+/// An agent: the dialer's user.
+public struct AgentRecord: Hashable, Sendable {
+    /// The dialer's own user id.
+    public var id: String
+    public var displayName: String
+    /// E-mail or UPN.
+    public var principal: String
+    public var active: Bool
+    public var createdAt: Timestamp
+    public var modifiedAt: Timestamp
+}
+
+/// One page of a listing; pass ``nextCursor`` back to get the next one.
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    /// `nil` when this is the last page.
+    public var nextCursor: String?
+}
+
+extension Page: Equatable where Item: Equatable {}
