@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The hot-path state of one assigned number, guarded by its agent's lock.
 ///
 /// Only machine words (no strings, no references), so an agent's holdings are a flat array that the
@@ -33,11 +31,11 @@ struct AgentState {
 /// so a reference found in the directory stays valid.
 final class AgentEntry: Sendable {
     let id: String
-    let state: Mutex<AgentState>
+    let state: Locked<AgentState>
 
     init(record: AgentRecord) {
         self.id = record.id
-        self.state = Mutex(AgentState(record: record))
+        self.state = Locked(AgentState(record: record))
     }
 }
 
@@ -45,7 +43,7 @@ final class AgentEntry: Sendable {
 /// lookups on the hot path never meet a global lock.
 final class AgentDirectory: Sendable {
     private final class Stripe: Sendable {
-        let entries = Mutex<[String: AgentEntry]>([:])
+        let entries = Locked<[String: AgentEntry]>([:])
     }
 
     private static let stripeCount = 64

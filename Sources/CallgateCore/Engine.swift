@@ -1,5 +1,3 @@
-import Synchronization
-
 /// All organizations, in memory: the registry that owns the clock and the change sink.
 ///
 /// Operations of one organization are methods of ``Organization``; look it up once (per connection)
@@ -7,12 +5,12 @@ import Synchronization
 public final class Engine: Sendable {
     public let clock: any EngineClock
     public let changes: any ChangeSink
-    private let organizations: Mutex<[OrganizationID: Organization]>
+    private let organizations: Locked<[OrganizationID: Organization]>
 
     public init(clock: any EngineClock = SystemClock(), changes: any ChangeSink) {
         self.clock = clock
         self.changes = changes
-        self.organizations = Mutex([:])
+        self.organizations = Locked([:])
     }
 
     /// Creates an organization.

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A ``ChangeSink`` that keeps every change in memory: for tests, the demo, and engines without a store.
 public final class InMemoryChangeLog: ChangeSink {
     private struct State {
@@ -9,11 +7,11 @@ public final class InMemoryChangeLog: ChangeSink {
         var keepRecords: Bool
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// - Parameter keepRecords: `false` only counts (benchmarks); `true` keeps each record for inspection.
     public init(keepRecords: Bool = true) {
-        self.state = Mutex(State(keepRecords: keepRecords))
+        self.state = Locked(State(keepRecords: keepRecords))
     }
 
     public func record(_ change: ChangeRecord) throws(CallgateError) -> ChangeTicket {

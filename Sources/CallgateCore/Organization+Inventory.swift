@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A number to add to the inventory.
 public struct NumberInput: Sendable, Hashable {
     public var number: PhoneNumber

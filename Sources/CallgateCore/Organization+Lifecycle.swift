@@ -1,5 +1,3 @@
-import Synchronization
-
 /// What to do with a picked number.
 public enum PickMode: Sendable, Hashable {
     /// Hold it for `seconds`, optionally for a named agent; assign it later with the reservation token.

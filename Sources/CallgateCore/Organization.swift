@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A tenant: its numbers, agents, assignments and counters, in memory.
 ///
 /// All operations of one organization are methods here, so nothing can cross organizations: a server
@@ -24,7 +22,7 @@ public final class Organization: Sendable {
     let clock: any EngineClock
     let changes: any ChangeSink
     let directory = AgentDirectory()
-    let pool: Mutex<PoolState>
+    let pool: Locked<PoolState>
 
     init(record: OrganizationRecord, clock: any EngineClock, changes: any ChangeSink) throws(CallgateError) {
         self.id = record.id
@@ -33,7 +31,7 @@ public final class Organization: Sendable {
         self.day = try OrganizationDay(timeZoneIdentifier: record.timeZone)
         self.clock = clock
         self.changes = changes
-        self.pool = Mutex(PoolState())
+        self.pool = Locked(PoolState())
     }
 
     /// The organization as stored.

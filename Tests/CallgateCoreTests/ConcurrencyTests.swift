@@ -61,7 +61,7 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
             )
         }
         let org = f.org
-        let picked = Mutex<[PhoneNumber]>([])
+        let picked = Locked<[PhoneNumber]>([])
         let misses = Atomic<Int>(0)
         onThreads(8) { _ in
             for _ in 0..<40 {
