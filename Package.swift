@@ -17,20 +17,26 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "CallgateCore", targets: ["CallgateCore"]),
+        .library(name: "CallgateStore", targets: ["CallgateStore"]),
         .executable(name: "callgate-demo", targets: ["callgate-demo"]),
     ],
     targets: [
         // Pure: no NIO, no SQLite, no sockets. Every decision of the product lives here.
         .target(name: "CallgateCore"),
+        // libsqlite3 from the system (apt: libsqlite3-dev), with a shim for what Swift cannot import.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Write-through to SQLite: schema and migrations, the group-commit writer, loading, history.
+        .target(name: "CallgateStore", dependencies: ["CallgateCore", "CSQLite"]),
         .executableTarget(name: "callgate-demo", dependencies: ["CallgateCore"]),
         .testTarget(
             name: "CallgateCoreTests",
             dependencies: ["CallgateCore"],
             exclude: ["Resources"]
         ),
+        .testTarget(name: "CallgateStoreTests", dependencies: ["CallgateStore", "CallgateCore"]),
     ]
 )
 
-for target in package.targets {
+for target in package.targets where target.type != .system {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
 }

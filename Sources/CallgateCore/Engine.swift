@@ -5,7 +5,7 @@
 public final class Engine: Sendable {
     public let clock: any EngineClock
     public let changes: any ChangeSink
-    private let organizations: Locked<[OrganizationID: Organization]>
+    let organizations: Locked<[OrganizationID: Organization]>
 
     public init(clock: any EngineClock = SystemClock(), changes: any ChangeSink) {
         self.clock = clock

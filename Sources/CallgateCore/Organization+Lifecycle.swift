@@ -316,14 +316,14 @@ extension Organization {
             }
             switch mode {
             case .reserve(let seconds, let agent):
+                // Random tokens: unguessable, and unique across restarts without stored state.
                 let reservation = Reservation(
-                    id: pool.nextReservationID,
+                    id: UInt64.random(in: 1...(UInt64.max >> 1)),
                     expiresAt: now.adding(seconds: seconds),
                     agent: agent,
                     reservedBy: actor
                 )
                 let ticket = try self.changes.record(self.change(now, actor, .reserved(number: number, reservation)))
-                pool.nextReservationID += 1
                 entry.lifecycle = .reserved(reservation)
                 pool.numbers[number] = entry
                 return PickResult(

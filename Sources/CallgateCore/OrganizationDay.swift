@@ -102,3 +102,11 @@ public final class OrganizationDay: Sendable {
         return "\(y)-\(m < 10 ? "0" : "")\(m)-\(d < 10 ? "0" : "")\(d)"
     }
 }
+
+extension OrganizationDay {
+    /// The local date of the day whose counters are keyed `dayKey` (its end instant in seconds).
+    public func localDate(endingAt dayKey: Int64) -> String {
+        let window = Self.computeWindow(containing: Timestamp(seconds: dayKey - 1), in: self.timeZone)
+        return self.localDate(of: window)
+    }
+}

@@ -31,7 +31,6 @@ struct PoolState {
     /// Numbers in ascending order, for cursor paging; rebuilt lazily after out-of-order inserts.
     private var sorted: [PhoneNumber] = []
     private var sortedIsValid = true
-    var nextReservationID: UInt64 = 1
 
     mutating func insert(_ number: PhoneNumber, _ entry: NumberEntry) {
         self.numbers[number] = entry

@@ -28,6 +28,18 @@ public struct OrganizationRecord: Hashable, Sendable {
     /// IANA time zone name of the organization's calendar day.
     public var timeZone: String
     public var createdAt: Timestamp
+
+    public init(
+        id: OrganizationID,
+        name: String,
+        timeZone: String,
+        createdAt: Timestamp
+    ) {
+        self.id = id
+        self.name = name
+        self.timeZone = timeZone
+        self.createdAt = createdAt
+    }
 }
 
 /// Whether a number may be handed out and used.
@@ -78,6 +90,24 @@ public struct NumberAttributes: Hashable, Sendable {
     public var tags: [String]
     /// `did`, `tollfree`, `mobile`, …
     public var numberType: String
+
+    public init(
+        provider: String,
+        country: Country,
+        capabilities: Capabilities,
+        status: NumberStatus,
+        location: String,
+        tags: [String],
+        numberType: String
+    ) {
+        self.provider = provider
+        self.country = country
+        self.capabilities = capabilities
+        self.status = status
+        self.location = location
+        self.tags = tags
+        self.numberType = numberType
+    }
 }
 
 /// Where a number is in its lifecycle: `available → reserved (optional) → assigned → available`.
@@ -104,6 +134,18 @@ public struct Reservation: Hashable, Sendable {
     /// The agent the number is being reserved for, when the picker said so.
     public var agent: String?
     public var reservedBy: Actor
+
+    public init(
+        id: UInt64,
+        expiresAt: Timestamp,
+        agent: String?,
+        reservedBy: Actor
+    ) {
+        self.id = id
+        self.expiresAt = expiresAt
+        self.agent = agent
+        self.reservedBy = reservedBy
+    }
 }
 
 /// A daily call counter: calls placed from a number on one local day.
@@ -117,6 +159,14 @@ public struct DailyCounter: Hashable, Sendable {
     /// Calls counted on the given day (zero when the counter belongs to an earlier day).
     @inlinable
     public func count(on dayKey: Int64) -> UInt32 { self.dayKey == dayKey ? self.count : 0 }
+
+    public init(
+        dayKey: Int64,
+        count: UInt32
+    ) {
+        self.dayKey = dayKey
+        self.count = count
+    }
 }
 
 /// A phone number with its lifecycle state, as returned by reads and carried in change records.
@@ -132,6 +182,28 @@ public struct NumberRecord: Hashable, Sendable {
     public var modifiedBy: Actor
     /// The number's daily counter (count on ``DailyCounter/dayKey``).
     public var counter: DailyCounter
+
+    public init(
+        number: PhoneNumber,
+        attributes: NumberAttributes,
+        state: NumberState,
+        releasedAt: Timestamp?,
+        createdAt: Timestamp,
+        createdBy: Actor,
+        modifiedAt: Timestamp,
+        modifiedBy: Actor,
+        counter: DailyCounter
+    ) {
+        self.number = number
+        self.attributes = attributes
+        self.state = state
+        self.releasedAt = releasedAt
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.modifiedAt = modifiedAt
+        self.modifiedBy = modifiedBy
+        self.counter = counter
+    }
 }
 
 /// The terms of an assignment.
@@ -168,6 +240,30 @@ public struct AssignmentRecord: Hashable, Sendable {
     public var counter: DailyCounter
     /// Whether the number is active.
     public var numberActive: Bool
+
+    public init(
+        number: PhoneNumber,
+        agent: String,
+        dailyLimit: UInt32,
+        allowedCountries: CountrySet,
+        assignedAt: Timestamp,
+        assignedBy: Actor,
+        callsSinceAssigned: UInt64,
+        countToday: UInt32,
+        counter: DailyCounter,
+        numberActive: Bool
+    ) {
+        self.number = number
+        self.agent = agent
+        self.dailyLimit = dailyLimit
+        self.allowedCountries = allowedCountries
+        self.assignedAt = assignedAt
+        self.assignedBy = assignedBy
+        self.callsSinceAssigned = callsSinceAssigned
+        self.countToday = countToday
+        self.counter = counter
+        self.numberActive = numberActive
+    }
 }
 
 /// An agent: the dialer's user.
@@ -180,6 +276,22 @@ public struct AgentRecord: Hashable, Sendable {
     public var active: Bool
     public var createdAt: Timestamp
     public var modifiedAt: Timestamp
+
+    public init(
+        id: String,
+        displayName: String,
+        principal: String,
+        active: Bool,
+        createdAt: Timestamp,
+        modifiedAt: Timestamp
+    ) {
+        self.id = id
+        self.displayName = displayName
+        self.principal = principal
+        self.active = active
+        self.createdAt = createdAt
+        self.modifiedAt = modifiedAt
+    }
 }
 
 /// One page of a listing; pass ``nextCursor`` back to get the next one.
@@ -187,6 +299,11 @@ public struct Page<Item: Sendable>: Sendable {
     public var items: [Item]
     /// `nil` when this is the last page.
     public var nextCursor: String?
+
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
 }
 
 extension Page: Equatable where Item: Equatable {}

@@ -1,0 +1,35 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Benchmarks live in their own package (as in swift-nio, swift-prometheus and postgres-nio) so that
+// package-benchmark and its malloc interposer stay out of the main dependency graph.
+//
+// Run from this directory:
+//   swift package --allow-writing-to-package-directory benchmark
+// Check the checked-in malloc thresholds (Thresholds/<target>.<benchmark name>.p90.json; 1.38.1 reads
+// the name as written, spaces included, although `thresholds update` writes it with underscores):
+//   swift package benchmark thresholds check
+let package = Package(
+    name: "callgate-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "../"),
+        // 1.38.1 needs the MallocInterposer trait spelled out: the default traits want a package
+        // that is not available here.
+        .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "AuthorizeCall",
+            dependencies: [
+                .product(name: "CallgateCore", package: "main"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/AuthorizeCall",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        )
+    ]
+)

@@ -1,0 +1,498 @@
+public import CallgateCore
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The write-through half of the store: a ``ChangeSink`` that hands every engine change to one
+/// writer thread, which commits them in groups (many changes per transaction) and then completes
+/// their tickets.
+///
+/// ```
+///  engine threads ──record()──▶ ChangeQueue (lock-free, bounded) ──▶ writer thread
+///                  ◀─ticket──                                         BEGIN; apply N; COMMIT
+///  server ──whenCommitted(ticket)──────────────────────────────────▶ callbacks after COMMIT
+/// ```
+///
+/// Counter changes are absolute values, so consecutive ones for the same number coalesce into one
+/// row write per group.
+///
+/// If a commit fails (disk full, I/O error), nothing that was not stored is acknowledged: the waiting
+/// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
+/// keeps serving reads.
+public final class ChangeWriter: ChangeSink, @unchecked Sendable {
+    // @unchecked: `database`, `statements`, `zones` and `dayNames` are touched only by the writer
+    // thread (after `start`); everything shared is atomic or in a Locked.
+    private let queue: ChangeQueue
+    private let configuration: StoreConfiguration
+    private let database: SQLiteDatabase
+    private var statements: WriterStatements!
+    private var zones: [OrganizationID: OrganizationDay] = [:]
+    private var dayNames: [Int64: String] = [:]
+
+    private let committedPosition = Atomic<Int>(0)
+    private let sleeping = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
+    private let failed = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private let shared = Locked(Shared())
+
+    private struct Shared {
+        var waiters: [(position: Int, callback: @Sendable (CallgateError?) -> Void)] = []
+        var failure: CallgateError?
+        var stats = WriterStatistics()
+    }
+
+    init(database: SQLiteDatabase, configuration: StoreConfiguration) throws(SQLiteError) {
+        self.database = database
+        self.configuration = configuration
+        self.queue = ChangeQueue(capacity: configuration.queueCapacity)
+        self.statements = try WriterStatements(database)
+    }
+
+    /// Lets the writer name the local days of an organization loaded from the store.
+    func register(_ organization: OrganizationID, timeZone: String) {
+        if let day = try? OrganizationDay(timeZoneIdentifier: timeZone) { self.zones[organization] = day }
+    }
+
+    /// Starts the writer thread.
+    func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "callgate-writer"
+        thread.start()
+    }
+
+    // MARK: - ChangeSink
+
+    public func record(_ change: ChangeRecord) throws(CallgateError) -> ChangeTicket {
+        if self.failed.load(ordering: .acquiring) { throw self.currentFailure() }
+        var position = self.queue.push(change)
+        var spins = 0
+        while position == nil {
+            // Full: the disk is far behind. Give the writer a moment, then refuse.
+            spins += 1
+            if spins > 2000 {
+                throw CallgateError(.resourceExhausted, "the store writer is behind; retry shortly")
+            }
+            if self.failed.load(ordering: .acquiring) { throw self.currentFailure() }
+            sched_yield()
+            position = self.queue.push(change)
+        }
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if self.sleeping.load(ordering: .sequentiallyConsistent),
+            self.sleeping.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
+        {
+            self.wake.signal()
+        }
+        return ChangeTicket(sequence: UInt64(position!))
+    }
+
+    // MARK: - Waiting for commits
+
+    /// Whether the change with this ticket is committed.
+    public func isCommitted(_ ticket: ChangeTicket) -> Bool {
+        Int(ticket.sequence) < self.committedPosition.load(ordering: .acquiring)
+    }
+
+    /// Calls `callback` once the ticket's change is committed (`nil`) or can never be (the error).
+    /// Runs at once when that is already known; otherwise on the writer thread: keep it short.
+    public func whenCommitted(_ ticket: ChangeTicket, _ callback: @escaping @Sendable (CallgateError?) -> Void) {
+        let position = Int(ticket.sequence)
+        let immediate: CallgateError?? = self.shared.withLock { shared in
+            if position < self.committedPosition.load(ordering: .acquiring) { return .some(nil) }
+            if let failure = shared.failure { return .some(failure) }
+            shared.waiters.append((position, callback))
+            return .none
+        }
+        if let immediate { callback(immediate) }
+    }
+
+    /// Waits until the ticket's change is committed.
+    public func waitForCommit(_ ticket: ChangeTicket) async throws(CallgateError) {
+        let error: CallgateError? = await withCheckedContinuation { continuation in
+            self.whenCommitted(ticket) { continuation.resume(returning: $0) }
+        }
+        if let error { throw error }
+    }
+
+    /// Waits until every change recorded so far is committed.
+    public func flush() async throws(CallgateError) {
+        let claimed = self.queue.claimed
+        guard claimed > 0 else { return }
+        try await self.waitForCommit(ChangeTicket(sequence: UInt64(claimed - 1)))
+    }
+
+    /// Commits what is queued and stops the writer thread.
+    func stop() {
+        guard !self.stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        self.wake.signal()
+        self.stopped.wait()
+    }
+
+    /// Counters of the writer's work so far.
+    public var statistics: WriterStatistics { self.shared.withLock { $0.stats } }
+
+    private func currentFailure() -> CallgateError {
+        self.shared.withLock { $0.failure } ?? CallgateError(.unavailable, "the store has failed")
+    }
+
+    // MARK: - The writer thread
+
+    private func run() {
+        var batch: [(Int, ChangeRecord)] = []
+        batch.reserveCapacity(self.configuration.maximumBatch)
+        // Positions handled (committed or failed); `stop` waits until every claimed one is.
+        var processed = 0
+        while true {
+            while batch.count < self.configuration.maximumBatch, let item = self.queue.pop() {
+                batch.append(item)
+            }
+            if batch.isEmpty {
+                if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
+                    break
+                }
+                self.sleeping.store(true, ordering: .sequentiallyConsistent)
+                atomicMemoryFence(ordering: .sequentiallyConsistent)
+                if let item = self.queue.pop() {
+                    self.sleeping.store(false, ordering: .relaxed)
+                    batch.append(item)
+                    continue
+                }
+                // The timeout bounds a wake-up lost to a race (and lets `stop` finish).
+                _ = self.wake.wait(timeout: .now() + .milliseconds(5))
+                self.sleeping.store(false, ordering: .relaxed)
+                continue
+            }
+            if self.failed.load(ordering: .acquiring) {
+                // After a failure nothing more is written; queued changes fail.
+                self.complete(upTo: batch.last!.0 + 1, failure: self.currentFailure())
+                processed = batch.last!.0 + 1
+                batch.removeAll(keepingCapacity: true)
+                continue
+            }
+            let started = DispatchTime.now().uptimeNanoseconds
+            do {
+                try self.commit(batch)
+                let elapsed = DispatchTime.now().uptimeNanoseconds - started
+                self.shared.withLock { $0.stats.recordBatch(size: batch.count, nanoseconds: elapsed) }
+                self.complete(upTo: batch.last!.0 + 1, failure: nil)
+            } catch {
+                try? self.database.execute("ROLLBACK")
+                let failure = CallgateError(
+                    .unavailable,
+                    "the store cannot write (\(error)); changes are refused until it is restarted"
+                )
+                self.shared.withLock { $0.failure = failure }
+                self.failed.store(true, ordering: .releasing)
+                self.complete(upTo: batch.last!.0 + 1, failure: failure)
+            }
+            processed = batch.last!.0 + 1
+            batch.removeAll(keepingCapacity: true)
+        }
+        self.stopped.signal()
+    }
+
+    /// Publishes the committed position (or the failure) and runs the callbacks it settles.
+    private func complete(upTo position: Int, failure: CallgateError?) {
+        var ready: [(position: Int, callback: @Sendable (CallgateError?) -> Void)] = []
+        self.shared.withLock { shared in
+            if failure == nil { self.committedPosition.store(position, ordering: .releasing) }
+            if let failure {
+                ready = shared.waiters
+                shared.waiters.removeAll()
+                shared.failure = failure
+            } else {
+                var keep: [(position: Int, callback: @Sendable (CallgateError?) -> Void)] = []
+                for waiter in shared.waiters {
+                    if waiter.position < position { ready.append(waiter) } else { keep.append(waiter) }
+                }
+                shared.waiters = keep
+            }
+        }
+        for waiter in ready { waiter.callback(failure) }
+    }
+
+    /// Applies one group in one transaction.
+    private func commit(_ batch: [(Int, ChangeRecord)]) throws {
+        let s = self.statements!
+        try s.begin.run()
+        var counters: [CounterKey: (count: UInt32, calls: Int64)] = [:]
+        func flushCounters() throws {
+            for (key, value) in counters {
+                s.upsertCounter.bindAll([
+                    .int(Int64(key.organization.rawValue)), .int(Int64(key.number.digits)), .int(key.dayKey),
+                    .text(self.dayName(key.organization, key.dayKey)), .int(Int64(value.count)),
+                ])
+                try s.upsertCounter.run()
+                if value.calls > 0 {
+                    s.addCalls.bindAll([
+                        .int(value.calls), .int(Int64(key.organization.rawValue)), .int(Int64(key.number.digits)),
+                    ])
+                    try s.addCalls.run()
+                }
+            }
+            counters.removeAll(keepingCapacity: true)
+        }
+        for (_, record) in batch {
+            if case .counter(let number, let dayKey, let count) = record.event {
+                let key = CounterKey(organization: record.organization, number: number, dayKey: dayKey)
+                let calls = (counters[key]?.calls ?? 0) + 1
+                counters[key] = (count, calls)
+                continue
+            }
+            // Keep the order of everything else relative to counters.
+            try flushCounters()
+            try self.apply(record, s)
+        }
+        try flushCounters()
+        try s.commit.run()
+    }
+
+    private struct CounterKey: Hashable {
+        var organization: OrganizationID
+        var number: PhoneNumber
+        var dayKey: Int64
+    }
+
+    private func dayName(_ organization: OrganizationID, _ dayKey: Int64) -> String {
+        if let name = self.dayNames[dayKey &* 65_537 &+ Int64(organization.rawValue)] { return name }
+        let name =
+            self.zones[organization]?.localDate(endingAt: dayKey)
+            ?? Timestamp(seconds: dayKey - 1).iso8601.prefix(10).description
+        if self.dayNames.count > 10_000 { self.dayNames.removeAll() }
+        self.dayNames[dayKey &* 65_537 &+ Int64(organization.rawValue)] = name
+        return name
+    }
+
+    private func apply(_ record: ChangeRecord, _ s: WriterStatements) throws {
+        let org = Int64(record.organization.rawValue)
+        let at = record.at.milliseconds
+        let actor = record.actor?.id ?? "system"
+        func audit(_ action: String, number: PhoneNumber?, agent: String?, before: String?, after: String?) throws {
+            s.insertAudit.bindAll([
+                .int(org), .int(at), .text(actor), .text(action),
+                number.map { .int(Int64($0.digits)) } ?? .null, agent.map { .text($0) } ?? .null,
+                before.map { .text($0) } ?? .null, after.map { .text($0) } ?? .null,
+            ])
+            try s.insertAudit.run()
+        }
+        let action = record.event.action ?? "?"
+        switch record.event {
+        case .counter:
+            break
+        case .organizationCreated(let o):
+            s.insertOrganization.bindAll([
+                .int(Int64(o.id.rawValue)), .text(o.name), .text(o.timeZone), .int(o.createdAt.milliseconds),
+            ])
+            try s.insertOrganization.run()
+            self.register(o.id, timeZone: o.timeZone)
+            try audit(action, number: nil, agent: nil, before: nil, after: AuditJSON.organization(o))
+        case .numberAdded(let n):
+            try self.upsertNumber(org, n, s)
+            try audit(action, number: n.number, agent: nil, before: nil, after: AuditJSON.number(n))
+        case .numberUpdated(let before, let after):
+            try self.upsertNumber(org, after, s)
+            try audit(
+                action,
+                number: after.number,
+                agent: nil,
+                before: AuditJSON.number(before),
+                after: AuditJSON.number(after)
+            )
+        case .numberDeleted(let n):
+            for statement in [s.deleteNumber, s.deleteCounters, s.deleteReservation] {
+                statement.bindAll([.int(org), .int(Int64(n.number.digits))])
+                try statement.run()
+            }
+            try audit(action, number: n.number, agent: nil, before: AuditJSON.number(n), after: nil)
+        case .agentUpserted(let before, let after):
+            s.upsertAgent.bindAll([
+                .int(org), .text(after.id), .text(after.displayName), .text(after.principal),
+                .int(after.active ? 1 : 0),
+                .int(after.createdAt.milliseconds), .int(after.modifiedAt.milliseconds),
+            ])
+            try s.upsertAgent.run()
+            try audit(
+                action,
+                number: nil,
+                agent: after.id,
+                before: before.map(AuditJSON.agent),
+                after: AuditJSON.agent(after)
+            )
+        case .reserved(let number, let r):
+            s.upsertReservation.bindAll([
+                .int(org), .int(Int64(number.digits)), .int(Int64(bitPattern: r.id)), .int(r.expiresAt.milliseconds),
+                r.agent.map { .text($0) } ?? .null, .text(r.reservedBy.id),
+            ])
+            try s.upsertReservation.run()
+            try audit(action, number: number, agent: r.agent, before: nil, after: AuditJSON.reservation(r))
+        case .reservationCancelled(let number, let r):
+            s.deleteReservation.bindAll([.int(org), .int(Int64(number.digits))])
+            try s.deleteReservation.run()
+            try audit(action, number: number, agent: r.agent, before: AuditJSON.reservation(r), after: nil)
+        case .assigned(let a):
+            s.deleteReservation.bindAll([.int(org), .int(Int64(a.number.digits))])
+            try s.deleteReservation.run()
+            s.upsertAssignment.bindAll([
+                .int(org), .int(Int64(a.number.digits)), .text(a.agent), .int(Int64(a.dailyLimit)),
+                .text(a.allowedCountries.codes.joined(separator: ",")), .int(a.assignedAt.milliseconds),
+                .text(a.assignedBy.id),
+                .int(Int64(a.callsSinceAssigned)),
+            ])
+            try s.upsertAssignment.run()
+            try audit(action, number: a.number, agent: a.agent, before: nil, after: AuditJSON.assignment(a))
+        case .assignmentUpdated(let before, let after):
+            s.updateAssignment.bindAll([
+                .int(Int64(after.dailyLimit)), .text(after.allowedCountries.codes.joined(separator: ",")),
+                .int(org), .int(Int64(after.number.digits)),
+            ])
+            try s.updateAssignment.run()
+            try audit(
+                action,
+                number: after.number,
+                agent: after.agent,
+                before: AuditJSON.assignment(before),
+                after: AuditJSON.assignment(after)
+            )
+        case .released(let a, let releasedAt):
+            s.deleteAssignment.bindAll([.int(org), .int(Int64(a.number.digits))])
+            try s.deleteAssignment.run()
+            s.insertHistory.bindAll([
+                .int(org), .int(Int64(a.number.digits)), .text(a.agent), .int(a.assignedAt.milliseconds),
+                .int(releasedAt.milliseconds), .int(Int64(a.callsSinceAssigned)),
+            ])
+            try s.insertHistory.run()
+            s.setReleasedAt.bindAll([.int(releasedAt.milliseconds), .int(org), .int(Int64(a.number.digits))])
+            try s.setReleasedAt.run()
+            try audit(action, number: a.number, agent: a.agent, before: AuditJSON.assignment(a), after: nil)
+        case .countersReset(let numbers, let dayKey):
+            for number in numbers {
+                s.upsertCounter.bindAll([
+                    .int(org), .int(Int64(number.digits)), .int(dayKey),
+                    .text(self.dayName(record.organization, dayKey)), .int(0),
+                ])
+                try s.upsertCounter.run()
+            }
+            try audit(
+                action,
+                number: numbers.count == 1 ? numbers[0] : nil,
+                agent: nil,
+                before: nil,
+                after: "{\"numbers\":\(numbers.count),\"day\":\"\(self.dayName(record.organization, dayKey))\"}"
+            )
+        }
+    }
+
+    private func upsertNumber(_ org: Int64, _ n: NumberRecord, _ s: WriterStatements) throws {
+        let a = n.attributes
+        s.upsertNumber.bindAll([
+            .int(org), .int(Int64(n.number.digits)), .text(a.provider), .text(a.country.code),
+            .int(Int64(a.capabilities.rawValue)),
+            .text(a.status.rawValue), .text(a.location), .text(a.tags.joined(separator: "\u{1F}")), .text(a.numberType),
+            .int(n.createdAt.milliseconds), .text(n.createdBy.id), .int(n.modifiedAt.milliseconds),
+            .text(n.modifiedBy.id),
+            n.releasedAt.map { .int($0.milliseconds) } ?? .null,
+        ])
+        try s.upsertNumber.run()
+    }
+}
+
+/// What the writer has done.
+public struct WriterStatistics: Sendable {
+    /// Transactions committed.
+    public var batches: Int = 0
+    /// Changes committed.
+    public var changes: Int = 0
+    /// The largest group.
+    public var largestBatch: Int = 0
+    /// Total time spent in transactions.
+    public var commitNanoseconds: UInt64 = 0
+
+    mutating func recordBatch(size: Int, nanoseconds: UInt64) {
+        self.batches += 1
+        self.changes += size
+        self.largestBatch = max(self.largestBatch, size)
+        self.commitNanoseconds += nanoseconds
+    }
+}
+
+/// The writer's statements, prepared once.
+struct WriterStatements {
+    let begin: SQLiteStatement
+    let commit: SQLiteStatement
+    let upsertCounter: SQLiteStatement
+    let addCalls: SQLiteStatement
+    let insertOrganization: SQLiteStatement
+    let upsertNumber: SQLiteStatement
+    let deleteNumber: SQLiteStatement
+    let deleteCounters: SQLiteStatement
+    let upsertAgent: SQLiteStatement
+    let upsertReservation: SQLiteStatement
+    let deleteReservation: SQLiteStatement
+    let upsertAssignment: SQLiteStatement
+    let updateAssignment: SQLiteStatement
+    let deleteAssignment: SQLiteStatement
+    let insertHistory: SQLiteStatement
+    let setReleasedAt: SQLiteStatement
+    let insertAudit: SQLiteStatement
+
+    init(_ db: SQLiteDatabase) throws(SQLiteError) {
+        self.begin = try db.prepare("BEGIN IMMEDIATE")
+        self.commit = try db.prepare("COMMIT")
+        self.upsertCounter = try db.prepare(
+            """
+            INSERT INTO counters (organization_id, e164, day_key, day, count) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (organization_id, e164, day_key) DO UPDATE SET count = excluded.count
+            """
+        )
+        self.addCalls = try db.prepare(
+            "UPDATE assignments SET calls = calls + ? WHERE organization_id = ? AND e164 = ?"
+        )
+        self.insertOrganization = try db.prepare(
+            "INSERT INTO organizations (id, name, time_zone, created_at) VALUES (?, ?, ?, ?)"
+        )
+        self.upsertNumber = try db.prepare(
+            """
+            INSERT OR REPLACE INTO numbers (organization_id, e164, provider, country, capabilities, status, location,
+                tags, number_type, created_at, created_by, modified_at, modified_by, released_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        )
+        self.deleteNumber = try db.prepare("DELETE FROM numbers WHERE organization_id = ? AND e164 = ?")
+        self.deleteCounters = try db.prepare("DELETE FROM counters WHERE organization_id = ? AND e164 = ?")
+        self.upsertAgent = try db.prepare(
+            """
+            INSERT OR REPLACE INTO agents (organization_id, id, display_name, principal, active, created_at, modified_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """
+        )
+        self.upsertReservation = try db.prepare(
+            """
+            INSERT OR REPLACE INTO reservations (organization_id, e164, id, expires_at, agent_id, reserved_by)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """
+        )
+        self.deleteReservation = try db.prepare("DELETE FROM reservations WHERE organization_id = ? AND e164 = ?")
+        self.upsertAssignment = try db.prepare(
+            """
+            INSERT OR REPLACE INTO assignments (organization_id, e164, agent_id, daily_limit, allowed_countries,
+                assigned_at, assigned_by, calls)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        )
+        self.updateAssignment = try db.prepare(
+            "UPDATE assignments SET daily_limit = ?, allowed_countries = ? WHERE organization_id = ? AND e164 = ?"
+        )
+        self.deleteAssignment = try db.prepare("DELETE FROM assignments WHERE organization_id = ? AND e164 = ?")
+        self.insertHistory = try db.prepare(
+            "INSERT INTO assignment_history (organization_id, e164, agent_id, from_at, to_at, calls) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        self.setReleasedAt = try db.prepare("UPDATE numbers SET released_at = ? WHERE organization_id = ? AND e164 = ?")
+        self.insertAudit = try db.prepare(
+            """
+            INSERT INTO audit_log (organization_id, at, actor, action, e164, agent_id, before, after)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        )
+    }
+}

@@ -1,0 +1,244 @@
+public import CallgateCore
+import Foundation
+
+/// The durable copy of the engine, in SQLite: opens (and migrates) the database, rebuilds the engine
+/// from it, and keeps it current through the group-commit ``ChangeWriter``.
+///
+/// ```swift
+/// let store = try Store.open(StoreConfiguration(path: "callgate.sqlite"))
+/// let org = store.engine.organization(OrganizationID(1))!
+/// let decision = try org.authorizeCall(agent: "a1", destination: number)
+/// if let ticket = decision.ticket { try await store.writer.waitForCommit(ticket) }  // `commit` durability
+/// ```
+public final class Store: Sendable {
+    public let engine: Engine
+    public let writer: ChangeWriter
+    public let history: HistoryReader
+    public let configuration: StoreConfiguration
+    /// What loading found.
+    public let loadReport: LoadReport
+
+    /// What was loaded on start, and how long it took.
+    public struct LoadReport: Sendable {
+        public var organizations = 0
+        public var agents = 0
+        public var numbers = 0
+        public var assignments = 0
+        public var reservations = 0
+        public var seconds = 0.0
+    }
+
+    private init(
+        engine: Engine,
+        writer: ChangeWriter,
+        history: HistoryReader,
+        configuration: StoreConfiguration,
+        report: LoadReport
+    ) {
+        self.engine = engine
+        self.writer = writer
+        self.history = history
+        self.configuration = configuration
+        self.loadReport = report
+    }
+
+    /// Opens the database at `configuration.path` (creating it), migrates it, loads the engine, and
+    /// starts the writer.
+    ///
+    /// - Throws: ``StoreError``: a newer schema, a storage failure, or inconsistent data.
+    public static func open(
+        _ configuration: StoreConfiguration,
+        clock: any EngineClock = SystemClock()
+    ) throws(StoreError) -> Store {
+        let started = Date()
+        let db: SQLiteDatabase
+        do {
+            db = try SQLiteDatabase(path: configuration.path)
+            try db.execute("PRAGMA journal_mode = WAL")
+            try db.execute("PRAGMA synchronous = \(configuration.synchronous == .full ? "FULL" : "NORMAL")")
+            try db.execute("PRAGMA foreign_keys = OFF")
+        } catch {
+            throw .storage(error)
+        }
+        try Schema.migrate(db)
+        do {
+            if let pages = configuration.maximumPageCount { try db.execute("PRAGMA max_page_count = \(pages)") }
+        } catch {
+            throw .storage(error)
+        }
+        let writer: ChangeWriter
+        do {
+            writer = try ChangeWriter(database: db, configuration: configuration)
+        } catch {
+            throw .storage(error)
+        }
+        let engine = Engine(clock: clock, changes: writer)
+        var report = try Loader(db: db, engine: engine, writer: writer, clock: clock).load()
+        report.seconds = Date().timeIntervalSince(started)
+        let history: HistoryReader
+        do {
+            history = try HistoryReader(path: configuration.path)
+        } catch {
+            throw .storage(error)
+        }
+        writer.start()
+        return Store(engine: engine, writer: writer, history: history, configuration: configuration, report: report)
+    }
+
+    /// Commits everything queued and stops the writer. The engine must not be used afterwards.
+    public func close() {
+        self.writer.stop()
+    }
+}
+
+/// Rebuilds the engine from the tables.
+private struct Loader {
+    let db: SQLiteDatabase
+    let engine: Engine
+    let writer: ChangeWriter
+    let clock: any EngineClock
+
+    func load() throws(StoreError) -> Store.LoadReport {
+        do {
+            return try self.loadAll()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .corrupt("\(error)")
+        }
+    }
+
+    private func loadAll() throws -> Store.LoadReport {
+        var report = Store.LoadReport()
+        let orgs = try self.db.prepare("SELECT id, name, time_zone, created_at FROM organizations ORDER BY id").rows {
+            OrganizationRecord(
+                id: OrganizationID(UInt32($0.int64(0))),
+                name: $0.text(1),
+                timeZone: $0.text(2),
+                createdAt: Timestamp(milliseconds: $0.int64(3))
+            )
+        }
+        let now = self.clock.now()
+        for record in orgs {
+            let org = try self.engine.restoreOrganization(record)
+            self.writer.register(record.id, timeZone: record.timeZone)
+            report.organizations += 1
+            let orgID = Int64(record.id.rawValue)
+
+            let agents = try self.db.prepare(
+                "SELECT id, display_name, principal, active, created_at, modified_at FROM agents WHERE organization_id = ?"
+            )
+            agents.bind(1, orgID)
+            while try agents.step() {
+                org.restoreAgent(
+                    AgentRecord(
+                        id: agents.text(0),
+                        displayName: agents.text(1),
+                        principal: agents.text(2),
+                        active: agents.int64(3) != 0,
+                        createdAt: Timestamp(milliseconds: agents.int64(4)),
+                        modifiedAt: Timestamp(milliseconds: agents.int64(5))
+                    )
+                )
+                report.agents += 1
+            }
+
+            // The latest counter row of each number is its counter.
+            var counters: [UInt64: DailyCounter] = [:]
+            let counterRows = try self.db.prepare(
+                "SELECT e164, MAX(day_key), count FROM counters WHERE organization_id = ? GROUP BY e164"
+            )
+            counterRows.bind(1, orgID)
+            while try counterRows.step() {
+                counters[UInt64(counterRows.int64(0))] = DailyCounter(
+                    dayKey: counterRows.int64(1),
+                    count: UInt32(counterRows.int64(2))
+                )
+            }
+            var reservations: [UInt64: Reservation] = [:]
+            let reservationRows = try self.db.prepare(
+                "SELECT e164, id, expires_at, agent_id, reserved_by FROM reservations WHERE organization_id = ?"
+            )
+            reservationRows.bind(1, orgID)
+            while try reservationRows.step() {
+                let r = Reservation(
+                    id: UInt64(bitPattern: reservationRows.int64(1)),
+                    expiresAt: Timestamp(milliseconds: reservationRows.int64(2)),
+                    agent: reservationRows.optionalText(3),
+                    reservedBy: Actor(reservationRows.text(4))
+                )
+                if r.expiresAt > now { reservations[UInt64(reservationRows.int64(0))] = r }
+            }
+            var assignments: [UInt64: StoredAssignment] = [:]
+            let assignmentRows = try self.db.prepare(
+                "SELECT e164, agent_id, daily_limit, allowed_countries, assigned_at, assigned_by, calls FROM assignments WHERE organization_id = ?"
+            )
+            assignmentRows.bind(1, orgID)
+            while try assignmentRows.step() {
+                let countries = try CountrySet(codes: assignmentRows.text(3).split(separator: ","))
+                assignments[UInt64(assignmentRows.int64(0))] = StoredAssignment(
+                    agent: assignmentRows.text(1),
+                    dailyLimit: UInt32(assignmentRows.int64(2)),
+                    allowedCountries: countries,
+                    assignedAt: Timestamp(milliseconds: assignmentRows.int64(4)),
+                    assignedBy: Actor(assignmentRows.text(5)),
+                    callsSinceAssigned: UInt64(assignmentRows.int64(6))
+                )
+            }
+            let numbers = try self.db.prepare(
+                """
+                SELECT e164, provider, country, capabilities, status, location, tags, number_type, created_at, created_by,
+                    modified_at, modified_by, released_at
+                FROM numbers WHERE organization_id = ?
+                """
+            )
+            numbers.bind(1, orgID)
+            while try numbers.step() {
+                let digits = UInt64(numbers.int64(0))
+                guard let number = PhoneNumber(digits: digits), let country = Country(code: numbers.text(2)),
+                    let status = NumberStatus(rawValue: numbers.text(4))
+                else {
+                    throw StoreError.corrupt(
+                        "number row \(digits) of \(record.id) has an invalid number, country or status"
+                    )
+                }
+                let tags = numbers.text(6)
+                let attributes = NumberAttributes(
+                    provider: numbers.text(1),
+                    country: country,
+                    capabilities: Capabilities(rawValue: UInt8(truncatingIfNeeded: numbers.int64(3))),
+                    status: status,
+                    location: numbers.text(5),
+                    tags: tags.isEmpty
+                        ? [] : tags.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init),
+                    numberType: numbers.text(7)
+                )
+                let assignment = assignments[digits]
+                let state: NumberState =
+                    assignment.map { .assigned(agent: $0.agent) } ?? reservations[digits].map { .reserved($0) }
+                    ?? .available
+                try org.restoreNumber(
+                    NumberRecord(
+                        number: number,
+                        attributes: attributes,
+                        state: state,
+                        releasedAt: numbers.optionalInt64(12).map(Timestamp.init(milliseconds:)),
+                        createdAt: Timestamp(milliseconds: numbers.int64(8)),
+                        createdBy: Actor(numbers.text(9)),
+                        modifiedAt: Timestamp(milliseconds: numbers.int64(10)),
+                        modifiedBy: Actor(numbers.text(11)),
+                        counter: counters[digits] ?? .zero
+                    ),
+                    assignment: assignment
+                )
+                report.numbers += 1
+                if assignment != nil {
+                    report.assignments += 1
+                } else if reservations[digits] != nil {
+                    report.reservations += 1
+                }
+            }
+        }
+        return report
+    }
+}

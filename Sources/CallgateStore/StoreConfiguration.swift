@@ -1,0 +1,48 @@
+/// How the store writes.
+public struct StoreConfiguration: Sendable {
+    /// When a change counts as done.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// A reply waits until its change is committed (group commit). The default.
+        case commit
+        /// Replies go out at once; a crash may lose the last group not yet committed.
+        case async
+    }
+
+    /// SQLite's `synchronous` setting in WAL mode.
+    ///
+    /// - `normal`: a commit is in the WAL file when it returns; it survives a crash of the process,
+    ///   and a power loss may take the last commits (not yet synced by a checkpoint) but never corrupts.
+    /// - `full`: every commit is fsynced; it survives power loss too, at the cost of one fsync per group.
+    public enum Synchronous: String, Sendable, CaseIterable {
+        case normal
+        case full
+    }
+
+    /// Path of the SQLite database file.
+    public var path: String
+    public var durability: Durability
+    public var synchronous: Synchronous
+    /// How many changes may wait for the writer; a full queue refuses changes (RESOURCE_EXHAUSTED).
+    public var queueCapacity: Int
+    /// The most changes committed in one transaction.
+    public var maximumBatch: Int
+    /// Caps the database size in pages (`PRAGMA max_page_count`); `nil` is SQLite's default. Tests use
+    /// it to make the disk "full".
+    public var maximumPageCount: Int?
+
+    public init(
+        path: String,
+        durability: Durability = .commit,
+        synchronous: Synchronous = .normal,
+        queueCapacity: Int = 1 << 18,
+        maximumBatch: Int = 16_384,
+        maximumPageCount: Int? = nil
+    ) {
+        self.path = path
+        self.durability = durability
+        self.synchronous = synchronous
+        self.queueCapacity = queueCapacity
+        self.maximumBatch = maximumBatch
+        self.maximumPageCount = maximumPageCount
+    }
+}

@@ -1,0 +1,203 @@
+import CallgateCore
+import Foundation
+import Testing
+
+@testable import CallgateStore
+
+/// A fresh temporary database path (the directory is removed by the caller's `defer`).
+func temporaryDatabase(_ name: String = #function) -> (path: String, cleanup: @Sendable () -> Void) {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("callgate-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let path = dir.appendingPathComponent("callgate.sqlite").path
+    return (path, { try? FileManager.default.removeItem(at: dir) })
+}
+
+func n(_ text: String) -> PhoneNumber { try! PhoneNumber.parse(text) }
+
+let admin = Actor("key:admin")
+let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
+
+@Suite struct StoreTests {
+    @Test func everythingComesBackAfterARestart() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let clock = ManualClock(start)
+        let token: UInt64
+        do {
+            let store = try Store.open(StoreConfiguration(path: path), clock: clock)
+            let org = try store.engine.createOrganization(name: "Acme", timeZone: "America/New_York", actor: admin)
+            try org.upsertAgent(AgentInput(id: "a1", displayName: "Ada", principal: "ada@example.com"), actor: admin)
+            try org.upsertAgent(AgentInput(id: "a2", active: false), actor: admin)
+            for (i, text) in ["+1 202 555 0101", "+1 202 555 0102", "+44 20 7946 0000", "+1 415 555 0104"].enumerated()
+            {
+                try org.addNumber(
+                    NumberInput(
+                        number: n(text),
+                        provider: "telnyx",
+                        capabilities: [.voice, .sms],
+                        location: "HQ \(i)",
+                        tags: ["pool-\(i % 2)", "x"]
+                    ),
+                    actor: admin
+                )
+            }
+            try org.assign(
+                n("+1 202 555 0101"),
+                to: "a1",
+                terms: AssignmentTerms(dailyLimit: 5, allowedCountries: [Country(code: "US")!, Country(code: "CA")!]),
+                actor: admin
+            )
+            try org.assign(n("+1 202 555 0102"), to: "a1", terms: AssignmentTerms(dailyLimit: 7), actor: admin)
+            var last: CallDecision?
+            for _ in 0..<4 {
+                last = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199"), from: n("+1 202 555 0101"))
+            }
+            _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199"), from: n("+1 202 555 0102"))
+            try await store.writer.waitForCommit(try #require(last?.ticket))
+            #expect(store.writer.isCommitted(try #require(last?.ticket)))
+            token = try #require(
+                try org.pickNumber(
+                    NumberCriteria(country: Country(code: "GB")),
+                    mode: .reserve(seconds: 600, agent: "a1"),
+                    actor: admin
+                ).reservation?.id
+            )
+            // A number released after calls keeps its count and gets a history row.
+            try org.release(n("+1 202 555 0102"), actor: admin)
+            try org.updateNumber(n("+1 415 555 0104"), NumberUpdate(status: .inactive), actor: admin)
+            try await store.writer.flush()
+            store.close()
+        }
+        let store = try Store.open(StoreConfiguration(path: path), clock: clock)
+        defer { store.close() }
+        #expect(store.loadReport.organizations == 1 && store.loadReport.numbers == 4 && store.loadReport.agents == 2)
+        #expect(store.loadReport.assignments == 1 && store.loadReport.reservations == 1)
+        let org = try #require(store.engine.organization(OrganizationID(1)))
+        #expect(org.name == "Acme" && org.day.timeZoneIdentifier == "America/New_York")
+        #expect(org.agent("a1")?.principal == "ada@example.com")
+        #expect(org.agent("a2")?.active == false)
+        let usage = try org.assignments(of: "a1")
+        #expect(usage.count == 1)
+        #expect(usage[0].countToday == 4 && usage[0].dailyLimit == 5 && usage[0].callsSinceAssigned == 4)
+        #expect(usage[0].allowedCountries.codes == ["CA", "US"])
+        #expect(org.number(n("+1 202 555 0102"))?.counter.count == 1)
+        #expect(org.number(n("+1 202 555 0102"))?.releasedAt != nil)
+        #expect(org.number(n("+1 415 555 0104"))?.attributes.status == .inactive)
+        #expect(org.number(n("+1 415 555 0104"))?.attributes.tags == ["pool-1", "x"])
+        #expect(org.number(n("+1 415 555 0104"))?.attributes.capabilities == [.voice, .sms])
+        guard case .reserved(let r)? = org.number(n("+44 20 7946 0000"))?.state else {
+            Issue.record("reservation lost")
+            return
+        }
+        #expect(r.id == token && r.agent == "a1")
+        // The counter goes on from where it was: one call left.
+        #expect(try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199")).count == 5)
+        #expect(try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199")).denyReason == .dailyLimitReached)
+        // And the reservation token still works.
+        try org.assign(n("+44 20 7946 0000"), to: "a1", reservation: token, actor: admin)
+        // History: the timeline of the released number, and the audit log by number.
+        let timeline = try store.history.timeline(org.id, number: n("+1 202 555 0102"))
+        #expect(timeline.map(\.agent) == ["a1"] && timeline.map(\.calls) == [1])
+        try await store.writer.flush()
+        let audit = try store.history.audit(org.id, AuditQuery(number: n("+1 202 555 0102")))
+        #expect(audit.items.map(\.action) == ["release", "assign", "number.add"])
+        #expect(audit.items.allSatisfy { $0.actor == admin.id })
+        #expect(audit.items.last?.after?.contains("\"provider\":\"telnyx\"") == true)
+    }
+
+    @Test func expiredReservationsAreAvailableAfterRestart() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let clock = ManualClock(start)
+        do {
+            let store = try Store.open(StoreConfiguration(path: path), clock: clock)
+            let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+            try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
+            _ = try org.pickNumber(NumberCriteria(), mode: .reserve(seconds: 60), actor: admin)
+            try await store.writer.flush()
+            store.close()
+        }
+        clock.advance(seconds: 61)
+        let store = try Store.open(StoreConfiguration(path: path), clock: clock)
+        defer { store.close() }
+        #expect(store.engine.organization(OrganizationID(1))?.number(n("+1 202 555 0101"))?.state == .available)
+    }
+
+    @Test func aNewerSchemaIsRefusedWithAClearMessage() throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let db = try SQLiteDatabase(path: path)
+        try db.execute("PRAGMA user_version = 99")
+        do {
+            _ = try Store.open(StoreConfiguration(path: path))
+            Issue.record("opened a newer schema")
+        } catch {
+            #expect("\(error)".contains("schema version 99, newer than this callgate knows (\(Schema.currentVersion))"))
+        }
+    }
+
+    @Test func anOlderSchemaIsMigrated() throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let db = try SQLiteDatabase(path: path)
+        #expect(try db.scalar("PRAGMA user_version") == 0)
+        try Schema.migrate(db)
+        #expect(try db.scalar("PRAGMA user_version") == Schema.currentVersion)
+        try Schema.migrate(db)  // idempotent
+        #expect(try db.scalar("SELECT COUNT(*) FROM numbers") == 0)
+    }
+
+    @Test func aFailedCommitAcknowledgesNothingAndStopsChanges() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        // A database that cannot grow much: the disk is "full" after a few hundred rows.
+        let store = try Store.open(StoreConfiguration(path: path, maximumPageCount: 60))
+        defer { store.close() }
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        var added: [PhoneNumber] = []
+        let error = await Self.fillUntilFailure(org, store, added: &added)
+        #expect(error.code == .unavailable)
+        #expect(error.message.contains("cannot write"))
+        // Every later change is refused with the same clear error; reads keep working.
+        #expect(throws: CallgateError.self) { try org.upsertAgent(AgentInput(id: "late"), actor: admin) }
+        #expect(org.number(added[0]) != nil)
+        #expect(try org.listNumbers(limit: 10).items.count == 10)
+        await #expect(throws: CallgateError.self) { try await store.writer.flush() }
+    }
+
+    static func fillUntilFailure(_ org: Organization, _ store: Store, added: inout [PhoneNumber]) async -> CallgateError
+    {
+        var i: UInt64 = 0
+        while true {
+            let number = PhoneNumber(digits: 12_025_550_000 + i)!
+            let location = String(repeating: "x", count: 200)
+            do throws(CallgateError) {
+                try org.addNumber(NumberInput(number: number, provider: "provider", location: location), actor: admin)
+                added.append(number)
+                if i % 50 == 49 { try await store.writer.flush() }
+            } catch {
+                return error
+            }
+            i += 1
+        }
+    }
+
+    @Test func countersCoalesceInGroups() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(StoreConfiguration(path: path))
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+        try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
+        try org.assign(n("+1 202 555 0101"), to: "a1", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
+        for _ in 0..<20_000 { _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199")) }
+        try await store.writer.flush()
+        let stats = store.writer.statistics
+        #expect(stats.changes == 20_000 + 4)
+        #expect(stats.batches < stats.changes)
+        store.close()
+        let db = try SQLiteDatabase(path: path, readOnly: true)
+        #expect(try db.scalar("SELECT count FROM counters") == 20_000)
+        #expect(try db.scalar("SELECT calls FROM assignments") == 20_000)
+    }
+}
