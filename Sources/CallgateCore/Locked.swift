@@ -4,36 +4,58 @@ import Glibc
 import Darwin
 #endif
 
-/// A value guarded by a `pthread_mutex_t` (the shape of NIO's `NIOLockedValueBox`).
+/// A value guarded by a `pthread_mutex_t`, in the shape of NIO's `NIOLockedValueBox`: a struct over one
+/// heap object that holds the value and the mutex side by side (one allocation, one cache miss).
 ///
 /// We use this rather than `Synchronization.Mutex` because on Linux `Mutex` locks through futex calls
 /// that ThreadSanitizer cannot see: TSan then reports races on correctly locked code, and CI runs the
 /// concurrency tests under TSan. An uncontended lock/unlock costs the same (one atomic each way).
-public final class Locked<Value>: @unchecked Sendable {
-    // @unchecked: `value` is read and written only between pthread_mutex_lock and _unlock.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+public struct Locked<Value>: @unchecked Sendable {
+    // @unchecked: the value is read and written only between pthread_mutex_lock and _unlock.
+    let storage: LockedStorage<Value>
 
     public init(_ value: Value) {
-        self.value = value
-        self.mutex = .allocate(capacity: 1)
-        self.mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(self.mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(self.mutex)
-        self.mutex.deinitialize(count: 1)
-        self.mutex.deallocate()
+        self.storage = LockedStorage.make(value)
     }
 
     /// Runs `body` with exclusive access to the value. Never `await` or block inside.
-    @inline(__always)
     public func withLock<Result, Failure: Error>(
         _ body: (inout Value) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        pthread_mutex_lock(self.mutex)
-        defer { pthread_mutex_unlock(self.mutex) }
-        return try body(&self.value)
+        try self.storage.withLock(body)
+    }
+
+    /// Whether two boxes are the same box.
+    public static func === (lhs: Locked, rhs: Locked) -> Bool { lhs.storage === rhs.storage }
+}
+
+/// The heap object behind ``Locked``: the value in the header, the mutex as the single tail element.
+final class LockedStorage<Value>: ManagedBuffer<Value, pthread_mutex_t> {
+    static func make(_ value: Value) -> LockedStorage {
+        let buffer = Self.create(minimumCapacity: 1) { _ in value }
+        let storage = unsafeDowncast(buffer, to: LockedStorage.self)
+        storage.withUnsafeMutablePointerToElements { mutex in
+            mutex.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(mutex, nil)
+        }
+        return storage
+    }
+
+    deinit {
+        self.withUnsafeMutablePointerToElements { mutex in
+            pthread_mutex_destroy(mutex)
+            mutex.deinitialize(count: 1)
+        }
+    }
+
+    // Pointer access: no dynamic exclusivity check (the mutex is what makes access exclusive).
+    func withLock<Result, Failure: Error>(
+        _ body: (inout Value) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try self.withUnsafeMutablePointers { (value, mutex) throws(Failure) -> Result in
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return try body(&value.pointee)
+        }
     }
 }

@@ -177,8 +177,7 @@ public final class Organization: Sendable {
 
     /// The caller-ID selection rule (see ``authorizeCall(agent:destination:from:dryRun:)``).
     static func choose(in state: AgentState, country: Country, areaCode: UInt16, dayKey: Int64) -> Choice {
-        let holdings = state.holdings
-        let n = holdings.count
+        let n = state.holdings.count
         var best = -1
         var bestPresence = -1
         var bestRemaining: UInt32 = 0
@@ -187,7 +186,7 @@ public final class Organization: Sendable {
         var atLimit = -1
         var atLimitPresence = -1
         for i in 0..<n {
-            let h = holdings[i]
+            let h = state.holdings[i]
             guard h.active else { continue }
             anyActive = true
             guard h.allowedCountries.contains(country) else { continue }
@@ -202,7 +201,8 @@ public final class Organization: Sendable {
             }
             let remaining = h.dailyLimit - used
             // Distance after the last pick, so that ties go round in assignment order.
-            let distance = (i - state.lastPicked - 1 + 2 * n) % n
+            var distance = i - state.lastPicked - 1
+            if distance < 0 { distance += n }
             if presence > bestPresence
                 || (presence == bestPresence
                     && (remaining > bestRemaining || (remaining == bestRemaining && distance < bestDistance)))

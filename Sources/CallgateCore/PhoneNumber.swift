@@ -25,12 +25,14 @@ public struct PhoneNumber: Hashable, Comparable, Sendable, CustomStringConvertib
     /// The number of decimal digits.
     @inlinable
     public var digitCount: Int {
-        var count = 1
-        var value = self.digits
-        while value >= 10 {
-            value /= 10
-            count += 1
+        // Compare against powers of ten: no division. Most numbers have 10 to 13 digits.
+        var count = 10
+        if self.digits < 1_000_000_000 {
+            count = 1
+            while count < 9 && self.digits >= pow10(count) { count += 1 }
+            return count
         }
+        while count < 19 && self.digits >= pow10(count) { count += 1 }
         return count
     }
 
@@ -216,9 +218,29 @@ extension PhoneNumber {
     }
 }
 
-@usableFromInline
-let powersOfTen: [UInt64] = (0...19).map { n in (0..<n).reduce(UInt64(1)) { acc, _ in acc * 10 } }
-
-/// 10^n for 0 ≤ n ≤ 19.
+/// 10^n for 0 ≤ n ≤ 19 (a switch compiles to a constant table: no global initialisation check).
 @inlinable
-func pow10(_ n: Int) -> UInt64 { powersOfTen[n] }
+func pow10(_ n: Int) -> UInt64 {
+    switch n {
+    case 0: return 1
+    case 1: return 10
+    case 2: return 100
+    case 3: return 1000
+    case 4: return 10_000
+    case 5: return 100_000
+    case 6: return 1_000_000
+    case 7: return 10_000_000
+    case 8: return 100_000_000
+    case 9: return 1_000_000_000
+    case 10: return 10_000_000_000
+    case 11: return 100_000_000_000
+    case 12: return 1_000_000_000_000
+    case 13: return 10_000_000_000_000
+    case 14: return 100_000_000_000_000
+    case 15: return 1_000_000_000_000_000
+    case 16: return 10_000_000_000_000_000
+    case 17: return 100_000_000_000_000_000
+    case 18: return 1_000_000_000_000_000_000
+    default: return 10_000_000_000_000_000_000
+    }
+}

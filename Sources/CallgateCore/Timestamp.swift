@@ -38,13 +38,18 @@ public protocol EngineClock: Sendable {
     func now() -> Timestamp
 }
 
-/// Wall-clock time (`CLOCK_REALTIME`).
+/// Wall-clock time from `CLOCK_REALTIME_COARSE`: a few nanoseconds a read (no vDSO clock math) at the
+/// kernel tick's resolution (1–4 ms), plenty for daily counters and reservation expiry.
 public struct SystemClock: EngineClock {
     public init() {}
 
     public func now() -> Timestamp {
         var ts = timespec()
+        #if os(Linux)
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+        #else
         clock_gettime(CLOCK_REALTIME, &ts)
+        #endif
         return Timestamp(milliseconds: Int64(ts.tv_sec) &* 1000 &+ Int64(ts.tv_nsec) / 1_000_000)
     }
 }
