@@ -1,3 +1,11 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The hot-path state of one assigned number, guarded by its agent's lock.
 ///
 /// Only machine words (no strings, no references), so an agent's holdings are a flat array that the
@@ -27,36 +35,199 @@ struct AgentState {
     }
 }
 
-/// One agent: its id and its locked state (one heap object). Entries are never removed (agents are
-/// deactivated, not deleted), so an entry found in the directory stays valid.
-struct AgentEntry: Sendable {
+/// The header of an agent's storage: its immutable id next to its locked state.
+struct AgentHeader {
+    /// Never changes after creation, so it may be read without the lock.
     let id: String
-    let state: Locked<AgentState>
-
-    init(record: AgentRecord) {
-        self.id = record.id
-        self.state = Locked(AgentState(record: record))
-    }
-
-    static func === (lhs: AgentEntry, rhs: AgentEntry) -> Bool { lhs.state === rhs.state }
+    var state: AgentState
 }
 
-/// A directory key that carries its hash, so the id's bytes are hashed once per lookup.
-struct AgentKey: Hashable {
-    let hash: UInt64
-    let id: String
+/// One agent in one heap object: id, state and `pthread_mutex_t` side by side, so a decision touches
+/// one allocation for all of it.
+final class AgentStorage: ManagedBuffer<AgentHeader, pthread_mutex_t> {
 
-    init(_ id: String) {
-        self.id = id
-        self.hash = AgentKey.hash(id)
+    static func make(_ record: AgentRecord) -> AgentStorage {
+        let buffer = Self.create(minimumCapacity: 1) { _ in
+            AgentHeader(id: record.id, state: AgentState(record: record))
+        }
+        let storage = unsafeDowncast(buffer, to: AgentStorage.self)
+        storage.withUnsafeMutablePointerToElements { mutex in
+            mutex.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(mutex, nil)
+        }
+        return storage
     }
 
-    func hash(into hasher: inout Hasher) { hasher.combine(self.hash) }
+    deinit {
+        self.withUnsafeMutablePointerToElements { mutex in
+            pthread_mutex_destroy(mutex)
+            mutex.deinitialize(count: 1)
+        }
+    }
 
-    static func == (lhs: AgentKey, rhs: AgentKey) -> Bool { lhs.hash == rhs.hash && lhs.id == rhs.id }
+    // The fields are addressed separately: an access through `header.pointee` would cover the whole
+    // header, overlapping the lock-free reads of `id` with locked writes of `state`.
+    private static let idOffset = MemoryLayout<AgentHeader>.offset(of: \AgentHeader.id)!
+    private static let stateOffset = MemoryLayout<AgentHeader>.offset(of: \AgentHeader.state)!
 
-    /// A fast 64-bit hash of the UTF-8 bytes, eight at a time (not for untrusted-flooding defence: the
-    /// dictionary mixes it again with its per-process seed).
+    /// The agent's id (immutable: no lock needed).
+    var id: String {
+        self.withUnsafeMutablePointerToHeader { header in
+            UnsafeRawPointer(header).advanced(by: Self.idOffset).assumingMemoryBound(to: String.self).pointee
+        }
+    }
+
+    @inline(__always)
+    func withLock<Result, Failure: Error>(
+        _ body: (inout AgentState) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try self.withUnsafeMutablePointers { (header, mutex) throws(Failure) -> Result in
+            let state = UnsafeMutableRawPointer(header).advanced(by: Self.stateOffset)
+                .assumingMemoryBound(to: AgentState.self)
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return try body(&state.pointee)
+        }
+    }
+}
+
+/// One agent as the rest of the engine holds it.
+struct AgentEntry: @unchecked Sendable {
+    // @unchecked: AgentStorage (a ManagedBuffer, which cannot conform) touches `state` only under its
+    // mutex, and `id` is immutable.
+    let storage: AgentStorage
+
+    init(record: AgentRecord) { self.storage = AgentStorage.make(record) }
+
+    init(_ storage: AgentStorage) { self.storage = storage }
+
+    var id: String { self.storage.id }
+
+    /// The agent's lock and state.
+    var state: AgentStorage { self.storage }
+
+    static func === (lhs: AgentEntry, rhs: AgentEntry) -> Bool { lhs.storage === rhs.storage }
+}
+
+/// Agents of one organization by external id: an open-addressing hash table that readers probe
+/// without any lock.
+///
+/// Each slot is two atomic words: the id's 64-bit hash (0 = empty) and the agent's storage pointer.
+/// A writer (inserts are serialized by `writerLock`) stores the pointer, then the hash with release
+/// ordering; a reader that loads a non-zero hash with acquire ordering therefore sees the pointer.
+/// Agents are never removed, so a slot never changes once set. When the table is half full the writer
+/// builds a table twice the size and publishes it; old tables are kept (never freed), so a reader still
+/// probing one is safe. Their total size is below the current table's.
+final class AgentDirectory: @unchecked Sendable {
+    // @unchecked: tables are published through `current` (acquire/release) and slots are atomics;
+    // `tables` and `all` are touched only under `writerLock`.
+
+    final class Table: @unchecked Sendable {
+        // @unchecked: slots are atomics; the table is immutable once published but for their stores.
+        let mask: Int
+        let hashes: UnsafeMutablePointer<Atomic<UInt64>>
+        let agents: UnsafeMutablePointer<Atomic<UInt>>
+        var count = 0  // writer only
+
+        init(capacity: Int) {
+            self.mask = capacity - 1
+            self.hashes = .allocate(capacity: capacity)
+            self.agents = .allocate(capacity: capacity)
+            for i in 0..<capacity {
+                (self.hashes + i).initialize(to: Atomic(0))
+                (self.agents + i).initialize(to: Atomic(0))
+            }
+        }
+
+        deinit {
+            self.hashes.deinitialize(count: self.mask + 1)
+            self.agents.deinitialize(count: self.mask + 1)
+            self.hashes.deallocate()
+            self.agents.deallocate()
+        }
+    }
+
+    private let current: Atomic<UnsafeRawPointer>
+    private let writerLock = Locked(())
+    /// Every table ever published (kept alive for readers) and every agent (kept alive for slots).
+    /// Touched only under `writerLock`.
+    private var tables: [Table] = []
+    private var everyAgent: [AgentStorage] = []
+
+    init() {
+        let table = Table(capacity: 64)
+        self.tables = [table]
+        self.current = Atomic(UnsafeRawPointer(Unmanaged.passUnretained(table).toOpaque()))
+    }
+
+    @inline(__always)
+    private static func slotHash(_ id: String) -> UInt64 {
+        let h = AgentKey.hash(id)
+        return h == 0 ? 1 : h
+    }
+
+    /// The agent with this id, or `nil`. Lock-free.
+    func lookup(_ id: String) -> AgentEntry? {
+        self.lookupUnretained(id).map { AgentEntry($0.takeUnretainedValue()) }
+    }
+
+    /// The agent with this id, unretained: valid as long as the directory (agents are never removed),
+    /// so the hot path pays no reference counting.
+    func lookupUnretained(_ id: String) -> Unmanaged<AgentStorage>? {
+        let hash = Self.slotHash(id)
+        let table = Unmanaged<Table>.fromOpaque(self.current.load(ordering: .acquiring))
+        return table._withUnsafeGuaranteedRef { table -> Unmanaged<AgentStorage>? in
+            var i = Int(truncatingIfNeeded: hash) & table.mask
+            while true {
+                let h = table.hashes[i].load(ordering: .acquiring)
+                if h == 0 { return nil }
+                if h == hash {
+                    let bits = table.agents[i].load(ordering: .relaxed)
+                    let storage = Unmanaged<AgentStorage>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)
+                    if storage._withUnsafeGuaranteedRef({ $0.id == id }) { return storage }
+                }
+                i = (i + 1) & table.mask
+            }
+        }
+    }
+
+    /// Returns the existing entry, or inserts the one `make` builds.
+    func lookupOrInsert(_ id: String, make: () -> AgentEntry) -> (entry: AgentEntry, inserted: Bool) {
+        self.writerLock.withLock { _ in
+            if let existing = self.lookup(id) { return (existing, false) }
+            let entry = make()
+            self.everyAgent.append(entry.storage)
+            var table = self.tables.last!
+            if (table.count + 1) * 2 > table.mask + 1 {
+                let bigger = Table(capacity: (table.mask + 1) * 2)
+                for storage in self.everyAgent.dropLast() { Self.insert(storage, into: bigger) }
+                self.tables.append(bigger)
+                self.current.store(UnsafeRawPointer(Unmanaged.passUnretained(bigger).toOpaque()), ordering: .releasing)
+                table = bigger
+            }
+            Self.insert(entry.storage, into: table)
+            return (entry, true)
+        }
+    }
+
+    private static func insert(_ storage: AgentStorage, into table: Table) {
+        let hash = self.slotHash(storage.id)
+        var i = Int(truncatingIfNeeded: hash) & table.mask
+        while table.hashes[i].load(ordering: .relaxed) != 0 { i = (i + 1) & table.mask }
+        table.agents[i].store(UInt(bitPattern: Unmanaged.passUnretained(storage).toOpaque()), ordering: .relaxed)
+        table.hashes[i].store(hash, ordering: .releasing)
+        table.count += 1
+    }
+
+    /// Every agent, in no particular order.
+    func all() -> [AgentEntry] { self.writerLock.withLock { _ in self.everyAgent.map(AgentEntry.init) } }
+
+    var count: Int { self.writerLock.withLock { _ in self.everyAgent.count } }
+}
+
+/// Hashing of agent ids.
+enum AgentKey {
+    /// A fast 64-bit hash of the UTF-8 bytes, eight at a time.
     static func hash(_ id: String) -> UInt64 {
         var copy = id
         return copy.withUTF8 { bytes -> UInt64 in
@@ -79,51 +250,4 @@ struct AgentKey: Hashable {
             return h ^ (h >> 29)
         }
     }
-}
-
-/// Agents of one organization by external id, split over independently locked stripes so that
-/// lookups on the hot path never meet a global lock.
-final class AgentDirectory: Sendable {
-    private final class Stripe: Sendable {
-        let entries = Locked<[AgentKey: AgentEntry]>([:])
-    }
-
-    private static let stripeCount = 64  // AgentKey.hash >> 58 indexes it
-    private let stripes: [Stripe]
-
-    init() {
-        self.stripes = (0..<Self.stripeCount).map { _ in Stripe() }
-    }
-
-    @inline(__always)
-    private func stripe(for key: AgentKey) -> Stripe {
-        self.stripes[Int(truncatingIfNeeded: key.hash >> 58)]  // top 6 bits: 64 stripes
-    }
-
-    func lookup(_ id: String) -> AgentEntry? {
-        let key = AgentKey(id)
-        return self.stripe(for: key).entries.withLock { $0[key] }
-    }
-
-    /// Returns the existing entry, or inserts the one `make` builds.
-    func lookupOrInsert(_ id: String, make: () -> AgentEntry) -> (entry: AgentEntry, inserted: Bool) {
-        let key = AgentKey(id)
-        return self.stripe(for: key).entries.withLock { entries in
-            if let existing = entries[key] { return (existing, false) }
-            let entry = make()
-            entries[key] = entry
-            return (entry, true)
-        }
-    }
-
-    /// Every agent, in no particular order.
-    func all() -> [AgentEntry] {
-        var result: [AgentEntry] = []
-        for stripe in self.stripes {
-            stripe.entries.withLock { result.append(contentsOf: $0.values) }
-        }
-        return result
-    }
-
-    var count: Int { self.stripes.reduce(0) { sum, stripe in sum + stripe.entries.withLock { $0.count } } }
 }

@@ -30,19 +30,40 @@ public enum CountryTable {
     public static func country(ofDigits digits: UInt64, digitCount: Int) -> Country? {
         guard digitCount >= 1, digitCount <= PhoneNumber.maximumDigitCount else { return nil }
         let padded = digits &* pow10(PhoneNumber.maximumDigitCount - digitCount)
-        let region = CountryTableData.rangeStarts.withUnsafeBufferPointer { starts -> Int in
-            // Last index whose start is <= padded (starts[0] == 0).
-            var low = 0
-            var high = starts.count
-            while high - low > 1 {
-                let mid = (low &+ high) >> 1
-                if starts[mid] <= padded { low = mid } else { high = mid }
+        // The first three digits pick a bucket of a few ranges; a short binary search finishes.
+        let bucket = Int(truncatingIfNeeded: padded / 1_000_000_000_000)
+        let region = self.buckets.withUnsafeBufferPointer { buckets in
+            CountryTableData.rangeStarts.withUnsafeBufferPointer { starts -> Int in
+                // Invariant: starts[low] <= padded < starts[high] (or high == count).
+                var low = Int(buckets[2 &* bucket])
+                var high = Int(buckets[2 &* bucket &+ 1])
+                while high &- low > 1 {
+                    let mid = (low &+ high) >> 1
+                    if starts[mid] <= padded { low = mid } else { high = mid }
+                }
+                return low
             }
-            return low
         }
         let raw = CountryTableData.rangeRegions[region]
         return raw == 255 ? nil : Country(uncheckedRawValue: raw)
     }
+
+    /// For each 3-digit prefix t: the last range starting at or before t·10¹², and the first range
+    /// starting at or after (t+1)·10¹² (the end of the search).
+    static let buckets: [UInt16] = {
+        let starts = CountryTableData.rangeStarts
+        var result: [UInt16] = []
+        result.reserveCapacity(2000)
+        for t in 0..<1000 {
+            let from = UInt64(t) * 1_000_000_000_000
+            let to = UInt64(t + 1) * 1_000_000_000_000
+            let low = (starts.lastIndex { $0 <= from }) ?? 0
+            let high = (starts.firstIndex { $0 >= to }) ?? starts.count
+            result.append(UInt16(low))
+            result.append(UInt16(high))
+        }
+        return result
+    }()
 
     /// The calling code the digits start with, if any (calling codes form a prefix-free set).
     public static func callingCode(ofDigits digits: UInt64, digitCount: Int) -> UInt16? {

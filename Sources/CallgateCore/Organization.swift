@@ -82,14 +82,36 @@ public final class Organization: Sendable {
     ) throws(CallgateError) -> CallDecision {
         let now = self.clock.now()
         let day = self.day.window(containing: now)
-        guard let agent = self.directory.lookup(agentID) else {
+        guard let agent = self.directory.lookupUnretained(agentID) else {
             return .deny(.unknownAgent, resetsAt: day.end)
         }
         guard let country = CountryTable.country(of: destination) else {
             return .deny(.invalidDestination, resetsAt: day.end)
         }
         let areaCode = destination.nanpAreaCode ?? 0
-        return try agent.state.withLock { (state) throws(CallgateError) -> CallDecision in
+        let result: Result<CallDecision, CallgateError> = agent._withUnsafeGuaranteedRef { agent in
+            do throws(CallgateError) {
+                return .success(try self.decide(agent, destination, country, areaCode, from, dryRun, now, day))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// The decision under the agent's lock (see ``authorizeCall(agent:destination:from:dryRun:)``).
+    @inline(__always)
+    private func decide(
+        _ agent: AgentStorage,
+        _ destination: PhoneNumber,
+        _ country: Country,
+        _ areaCode: UInt16,
+        _ from: PhoneNumber?,
+        _ dryRun: Bool,
+        _ now: Timestamp,
+        _ day: DayWindow
+    ) throws(CallgateError) -> CallDecision {
+        try agent.withLock { (state) throws(CallgateError) -> CallDecision in
             guard state.record.active else { return .deny(.agentInactive, resetsAt: day.end, country: country) }
             guard !state.holdings.isEmpty else { return .deny(.noAssignment, resetsAt: day.end, country: country) }
             let choice: Int
@@ -116,7 +138,17 @@ public final class Organization: Sendable {
                 }
                 choice = index
             } else {
-                switch Self.choose(in: state, country: country, areaCode: areaCode, dayKey: day.key) {
+                let lastPicked = state.lastPicked
+                let chosen = state.holdings.withUnsafeBufferPointer { holdings in
+                    Self.choose(
+                        in: holdings,
+                        lastPicked: lastPicked,
+                        country: country,
+                        areaCode: areaCode,
+                        dayKey: day.key
+                    )
+                }
+                switch chosen {
                 case .chosen(let index):
                     choice = index
                 case .denied(let reason, let index):
@@ -176,8 +208,14 @@ public final class Organization: Sendable {
     }
 
     /// The caller-ID selection rule (see ``authorizeCall(agent:destination:from:dryRun:)``).
-    static func choose(in state: AgentState, country: Country, areaCode: UInt16, dayKey: Int64) -> Choice {
-        let n = state.holdings.count
+    static func choose(
+        in holdings: UnsafeBufferPointer<Holding>,
+        lastPicked: Int,
+        country: Country,
+        areaCode: UInt16,
+        dayKey: Int64
+    ) -> Choice {
+        let n = holdings.count
         var best = -1
         var bestPresence = -1
         var bestRemaining: UInt32 = 0
@@ -186,7 +224,7 @@ public final class Organization: Sendable {
         var atLimit = -1
         var atLimitPresence = -1
         for i in 0..<n {
-            let h = state.holdings[i]
+            let h = holdings[i]
             guard h.active else { continue }
             anyActive = true
             guard h.allowedCountries.contains(country) else { continue }
@@ -201,7 +239,7 @@ public final class Organization: Sendable {
             }
             let remaining = h.dailyLimit - used
             // Distance after the last pick, so that ties go round in assignment order.
-            var distance = i - state.lastPicked - 1
+            var distance = i - lastPicked - 1
             if distance < 0 { distance += n }
             if presence > bestPresence
                 || (presence == bestPresence

@@ -111,4 +111,31 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
         #expect(allowed.load(ordering: .relaxed) <= 300)
         #expect(f.org.number(n[0])?.counter.count == UInt32(allowed.load(ordering: .relaxed)))
     }
+
+    @Test func directoryGrowsWhileReadersProbeWithoutLocks() throws {
+        let f = try Fixture()
+        let org = f.org
+        let found = Atomic<Int>(0)
+        onThreads(4) { thread in
+            if thread == 0 {
+                for i in 0..<3000 {
+                    _ = try? org.upsertAgent(AgentInput(id: "agent-\(i)"), actor: admin)
+                }
+            } else {
+                for round in 0..<3 {
+                    for i in stride(from: thread + round, to: 3000, by: 7) {
+                        // Either not there yet or exactly the right agent: never another one.
+                        if let entry = org.directory.lookup("agent-\(i)") {
+                            #expect(entry.id == "agent-\(i)")
+                            found.add(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+        }
+        #expect(org.directory.count == 3000)
+        for i in 0..<3000 { #expect(org.directory.lookup("agent-\(i)")?.id == "agent-\(i)") }
+        #expect(org.directory.lookup("agent-3000") == nil)
+        #expect(org.directory.lookup("") == nil)
+    }
 }
