@@ -112,7 +112,7 @@ struct AgentEntry: @unchecked Sendable {
 /// Agents of one organization by external id: an open-addressing hash table that readers probe
 /// without any lock.
 ///
-/// Each slot is two atomic words: the id's 64-bit hash (0 = empty) and the agent's storage pointer.
+/// Each slot is two adjacent atomic words: the id's 64-bit hash (0 = empty) and the agent's storage pointer.
 /// A writer (inserts are serialized by `writerLock`) stores the pointer, then the hash with release
 /// ordering; a reader that loads a non-zero hash with acquire ordering therefore sees the pointer.
 /// Agents are never removed, so a slot never changes once set. When the table is half full the writer
@@ -125,25 +125,25 @@ final class AgentDirectory: @unchecked Sendable {
     final class Table: @unchecked Sendable {
         // @unchecked: slots are atomics; the table is immutable once published but for their stores.
         let mask: Int
-        let hashes: UnsafeMutablePointer<Atomic<UInt64>>
-        let agents: UnsafeMutablePointer<Atomic<UInt>>
+        /// Slot i is words 2i (hash) and 2i+1 (agent pointer): one cache line holds both.
+        let words: UnsafeMutablePointer<Atomic<UInt>>
         var count = 0  // writer only
 
         init(capacity: Int) {
             self.mask = capacity - 1
-            self.hashes = .allocate(capacity: capacity)
-            self.agents = .allocate(capacity: capacity)
-            for i in 0..<capacity {
-                (self.hashes + i).initialize(to: Atomic(0))
-                (self.agents + i).initialize(to: Atomic(0))
-            }
+            self.words = .allocate(capacity: 2 * capacity)
+            for i in 0..<(2 * capacity) { (self.words + i).initialize(to: Atomic(0)) }
         }
 
         deinit {
-            self.hashes.deinitialize(count: self.mask + 1)
-            self.agents.deinitialize(count: self.mask + 1)
-            self.hashes.deallocate()
-            self.agents.deallocate()
+            self.words.deinitialize(count: 2 * (self.mask + 1))
+            self.words.deallocate()
+        }
+
+        @inline(__always) func hash(_ slot: Int) -> UnsafeMutablePointer<Atomic<UInt>> { self.words + 2 &* slot }
+
+        @inline(__always) func agent(_ slot: Int) -> UnsafeMutablePointer<Atomic<UInt>> {
+            self.words + (2 &* slot &+ 1)
         }
     }
 
@@ -161,8 +161,8 @@ final class AgentDirectory: @unchecked Sendable {
     }
 
     @inline(__always)
-    private static func slotHash(_ id: String) -> UInt64 {
-        let h = AgentKey.hash(id)
+    private static func slotHash(_ id: String) -> UInt {
+        let h = UInt(truncatingIfNeeded: AgentKey.hash(id))
         return h == 0 ? 1 : h
     }
 
@@ -179,10 +179,10 @@ final class AgentDirectory: @unchecked Sendable {
         return table._withUnsafeGuaranteedRef { table -> Unmanaged<AgentStorage>? in
             var i = Int(truncatingIfNeeded: hash) & table.mask
             while true {
-                let h = table.hashes[i].load(ordering: .acquiring)
+                let h = table.hash(i).pointee.load(ordering: .acquiring)
                 if h == 0 { return nil }
                 if h == hash {
-                    let bits = table.agents[i].load(ordering: .relaxed)
+                    let bits = table.agent(i).pointee.load(ordering: .relaxed)
                     let storage = Unmanaged<AgentStorage>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)
                     if storage._withUnsafeGuaranteedRef({ $0.id == id }) { return storage }
                 }
@@ -213,9 +213,9 @@ final class AgentDirectory: @unchecked Sendable {
     private static func insert(_ storage: AgentStorage, into table: Table) {
         let hash = self.slotHash(storage.id)
         var i = Int(truncatingIfNeeded: hash) & table.mask
-        while table.hashes[i].load(ordering: .relaxed) != 0 { i = (i + 1) & table.mask }
-        table.agents[i].store(UInt(bitPattern: Unmanaged.passUnretained(storage).toOpaque()), ordering: .relaxed)
-        table.hashes[i].store(hash, ordering: .releasing)
+        while table.hash(i).pointee.load(ordering: .relaxed) != 0 { i = (i + 1) & table.mask }
+        table.agent(i).pointee.store(UInt(bitPattern: Unmanaged.passUnretained(storage).toOpaque()), ordering: .relaxed)
+        table.hash(i).pointee.store(hash, ordering: .releasing)
         table.count += 1
     }
 
