@@ -9,9 +9,9 @@
 /// - The pool lock (``pool``) guards the inventory: every number's attributes and lifecycle state.
 ///   Pool operations (pick, assign, release, update, delete, reset) take the pool lock, then the lock
 ///   of the agent concerned, so they are atomic with respect to AuthorizeCall.
-/// - The agent directory's stripe locks are leaves: nothing else is locked while one is held.
+/// - The agent directory is read without a lock; its inserts are serialized by a leaf lock.
 ///
-/// Lock order: pool → agent → directory stripe. Changes are recorded in the sink inside the lock that
+/// Lock order: pool → agent → directory writer lock. Changes are recorded in the sink inside the lock that
 /// orders them.
 public final class Organization: Sendable {
     public let id: OrganizationID
