@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "CallgateCore", targets: ["CallgateCore"]),
         .library(name: "CallgateStore", targets: ["CallgateStore"]),
         .executable(name: "callgate-demo", targets: ["callgate-demo"]),
+        .executable(name: "callgate-crashtest", targets: ["callgate-crashtest"]),
     ],
     targets: [
         // Pure: no NIO, no SQLite, no sockets. Every decision of the product lives here.
@@ -28,6 +29,8 @@ let package = Package(
         // Write-through to SQLite: schema and migrations, the group-commit writer, loading, history.
         .target(name: "CallgateStore", dependencies: ["CallgateCore", "CSQLite"]),
         .executableTarget(name: "callgate-demo", dependencies: ["CallgateCore"]),
+        // The crash test's child process (SIGKILLed by CallgateStoreTests) and a load-time probe.
+        .executableTarget(name: "callgate-crashtest", dependencies: ["CallgateCore", "CallgateStore"]),
         .testTarget(
             name: "CallgateCoreTests",
             dependencies: ["CallgateCore"],
