@@ -40,6 +40,11 @@ extension Engine {
 }
 
 extension Organization {
+    /// Makes room for `numbers` numbers before restoring them (no rehashing while loading).
+    public func reserveCapacity(numbers: Int) {
+        self.pool.withLock { $0.reserveCapacity(numbers) }
+    }
+
     /// Re-creates a stored agent without recording a change.
     public func restoreAgent(_ record: AgentRecord) {
         _ = self.directory.lookupOrInsert(record.id) { AgentEntry(record: record) }

@@ -32,6 +32,11 @@ struct PoolState {
     private var sorted: [PhoneNumber] = []
     private var sortedIsValid = true
 
+    mutating func reserveCapacity(_ count: Int) {
+        self.numbers.reserveCapacity(count)
+        self.sorted.reserveCapacity(count)
+    }
+
     mutating func insert(_ number: PhoneNumber, _ entry: NumberEntry) {
         self.numbers[number] = entry
         if self.sortedIsValid {

@@ -38,7 +38,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private let shared = Locked(Shared())
 
     private struct Shared {
-        var waiters: [(position: Int, callback: @Sendable (CallgateError?) -> Void)] = []
+        var waiters = WaiterHeap()
         var failure: CallgateError?
         var stats = WriterStatistics()
     }
@@ -101,7 +101,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         let immediate: CallgateError?? = self.shared.withLock { shared in
             if position < self.committedPosition.load(ordering: .acquiring) { return .some(nil) }
             if let failure = shared.failure { return .some(failure) }
-            shared.waiters.append((position, callback))
+            shared.waiters.insert(position, callback)
             return .none
         }
         if let immediate { callback(immediate) }
@@ -194,22 +194,17 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     /// Publishes the committed position (or the failure) and runs the callbacks it settles.
     private func complete(upTo position: Int, failure: CallgateError?) {
-        var ready: [(position: Int, callback: @Sendable (CallgateError?) -> Void)] = []
+        var ready: [WaiterHeap.Callback] = []
         self.shared.withLock { shared in
-            if failure == nil { self.committedPosition.store(position, ordering: .releasing) }
             if let failure {
-                ready = shared.waiters
-                shared.waiters.removeAll()
                 shared.failure = failure
+                shared.waiters.popAll(into: &ready)
             } else {
-                var keep: [(position: Int, callback: @Sendable (CallgateError?) -> Void)] = []
-                for waiter in shared.waiters {
-                    if waiter.position < position { ready.append(waiter) } else { keep.append(waiter) }
-                }
-                shared.waiters = keep
+                self.committedPosition.store(position, ordering: .releasing)
+                shared.waiters.popAll(below: position, into: &ready)
             }
         }
-        for waiter in ready { waiter.callback(failure) }
+        for callback in ready { callback(failure) }
     }
 
     /// Applies one group in one transaction.
@@ -378,7 +373,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 number: numbers.count == 1 ? numbers[0] : nil,
                 agent: nil,
                 before: nil,
-                after: "{\"numbers\":\(numbers.count),\"day\":\"\(self.dayName(record.organization, dayKey))\"}"
+                after: AuditJSON.countersReset(numbers: numbers.count, day: self.dayName(record.organization, dayKey))
             )
         }
     }

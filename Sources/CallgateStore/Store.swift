@@ -124,6 +124,13 @@ private struct Loader {
             self.writer.register(record.id, timeZone: record.timeZone)
             report.organizations += 1
             let orgID = Int64(record.id.rawValue)
+            func count(_ table: String) throws -> Int {
+                let stmt = try self.db.prepare("SELECT COUNT(*) FROM \(table) WHERE organization_id = ?")
+                stmt.bind(1, orgID)
+                return try stmt.step() ? Int(stmt.int64(0)) : 0
+            }
+            let numberCount = try count("numbers")
+            org.reserveCapacity(numbers: numberCount)
 
             let agents = try self.db.prepare(
                 "SELECT id, display_name, principal, active, created_at, modified_at FROM agents WHERE organization_id = ?"
@@ -145,6 +152,7 @@ private struct Loader {
 
             // The latest counter row of each number is its counter.
             var counters: [UInt64: DailyCounter] = [:]
+            counters.reserveCapacity(numberCount)
             let counterRows = try self.db.prepare(
                 "SELECT e164, MAX(day_key), count FROM counters WHERE organization_id = ? GROUP BY e164"
             )
@@ -170,6 +178,7 @@ private struct Loader {
                 if r.expiresAt > now { reservations[UInt64(reservationRows.int64(0))] = r }
             }
             var assignments: [UInt64: StoredAssignment] = [:]
+            assignments.reserveCapacity(try count("assignments"))
             let assignmentRows = try self.db.prepare(
                 "SELECT e164, agent_id, daily_limit, allowed_countries, assigned_at, assigned_by, calls FROM assignments WHERE organization_id = ?"
             )

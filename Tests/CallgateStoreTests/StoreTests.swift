@@ -201,3 +201,45 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
         #expect(try db.scalar("SELECT calls FROM assignments") == 20_000)
     }
 }
+
+@Suite struct AuditJSONTests {
+    @Test func escapesEverythingJSONNeeds() throws {
+        let record = AgentRecord(
+            id: "a\"b\\c",
+            displayName: "Ünïcode\n\t\u{1}end",
+            principal: "x@example.com",
+            active: true,
+            createdAt: start,
+            modifiedAt: start
+        )
+        let text = AuditJSON.agent(record)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["id"] as? String == "a\"b\\c")
+        #expect(object["displayName"] as? String == "Ünïcode\n\t\u{1}end")
+        #expect(object["active"] as? Bool == true)
+        let tags = AuditJSON.number(
+            NumberRecord(
+                number: n("+1 202 555 0101"),
+                attributes: NumberAttributes(
+                    provider: "t",
+                    country: Country(code: "US")!,
+                    capabilities: [.voice],
+                    status: .active,
+                    location: "",
+                    tags: ["a", "b\"c"],
+                    numberType: "did"
+                ),
+                state: .available,
+                releasedAt: nil,
+                createdAt: start,
+                createdBy: admin,
+                modifiedAt: start,
+                modifiedBy: admin,
+                counter: .zero
+            )
+        )
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(tags.utf8)) as? [String: Any])
+        #expect(parsed["tags"] as? [String] == ["a", "b\"c"])
+        #expect(parsed["number"] as? String == "+12025550101")
+    }
+}
