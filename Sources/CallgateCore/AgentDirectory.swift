@@ -51,19 +51,11 @@ final class AgentStorage: ManagedBuffer<AgentHeader, pthread_mutex_t> {
             AgentHeader(id: record.id, state: AgentState(record: record))
         }
         let storage = unsafeDowncast(buffer, to: AgentStorage.self)
-        storage.withUnsafeMutablePointerToElements { mutex in
-            mutex.initialize(to: pthread_mutex_t())
-            pthread_mutex_init(mutex, nil)
-        }
+        storage.withUnsafeMutablePointerToElements(PthreadMutex.initialize)
         return storage
     }
 
-    deinit {
-        self.withUnsafeMutablePointerToElements { mutex in
-            pthread_mutex_destroy(mutex)
-            mutex.deinitialize(count: 1)
-        }
-    }
+    deinit { self.withUnsafeMutablePointerToElements(PthreadMutex.destroy) }
 
     // The fields are addressed separately: an access through `header.pointee` would cover the whole
     // header, overlapping the lock-free reads of `id` with locked writes of `state`.
@@ -84,9 +76,7 @@ final class AgentStorage: ManagedBuffer<AgentHeader, pthread_mutex_t> {
         try self.withUnsafeMutablePointers { (header, mutex) throws(Failure) -> Result in
             let state = UnsafeMutableRawPointer(header).advanced(by: Self.stateOffset)
                 .assumingMemoryBound(to: AgentState.self)
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body(&state.pointee)
+            return try PthreadMutex.withLocked(mutex) { () throws(Failure) -> Result in try body(&state.pointee) }
         }
     }
 }

@@ -34,28 +34,41 @@ final class LockedStorage<Value>: ManagedBuffer<Value, pthread_mutex_t> {
     static func make(_ value: Value) -> LockedStorage {
         let buffer = Self.create(minimumCapacity: 1) { _ in value }
         let storage = unsafeDowncast(buffer, to: LockedStorage.self)
-        storage.withUnsafeMutablePointerToElements { mutex in
-            mutex.initialize(to: pthread_mutex_t())
-            pthread_mutex_init(mutex, nil)
-        }
+        storage.withUnsafeMutablePointerToElements(PthreadMutex.initialize)
         return storage
     }
 
-    deinit {
-        self.withUnsafeMutablePointerToElements { mutex in
-            pthread_mutex_destroy(mutex)
-            mutex.deinitialize(count: 1)
-        }
-    }
+    deinit { self.withUnsafeMutablePointerToElements(PthreadMutex.destroy) }
 
     // Pointer access: no dynamic exclusivity check (the mutex is what makes access exclusive).
     func withLock<Result, Failure: Error>(
         _ body: (inout Value) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         try self.withUnsafeMutablePointers { (value, mutex) throws(Failure) -> Result in
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body(&value.pointee)
+            try PthreadMutex.withLocked(mutex) { () throws(Failure) -> Result in try body(&value.pointee) }
         }
+    }
+}
+
+/// A `pthread_mutex_t` living in memory someone else owns (the tail of a ManagedBuffer).
+enum PthreadMutex {
+    static func initialize(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    static func destroy(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+    }
+
+    @inline(__always)
+    static func withLocked<Result, Failure: Error>(
+        _ mutex: UnsafeMutablePointer<pthread_mutex_t>,
+        _ body: () throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
     }
 }
