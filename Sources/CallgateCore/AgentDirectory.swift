@@ -57,16 +57,18 @@ final class AgentStorage: ManagedBuffer<AgentHeader, pthread_mutex_t> {
 
     deinit { self.withUnsafeMutablePointerToElements(PthreadMutex.destroy) }
 
-    // The fields are addressed separately: an access through `header.pointee` would cover the whole
-    // header, overlapping the lock-free reads of `id` with locked writes of `state`.
-    private static let idOffset = MemoryLayout<AgentHeader>.offset(of: \AgentHeader.id)!
-    private static let stateOffset = MemoryLayout<AgentHeader>.offset(of: \AgentHeader.state)!
+    // The fields are addressed separately (`pointer(to:)`): an access through `header.pointee` would
+    // cover the whole header, overlapping the lock-free reads of `id` with locked writes of `state`.
 
     /// The agent's id (immutable: no lock needed).
     var id: String {
-        self.withUnsafeMutablePointerToHeader { header in
-            UnsafeRawPointer(header).advanced(by: Self.idOffset).assumingMemoryBound(to: String.self).pointee
-        }
+        self.withUnsafeMutablePointerToHeader { header in header.pointer(to: \.id)!.pointee }
+    }
+
+    /// Whether the agent's id is `other`, without copying the id.
+    @inline(__always)
+    func hasID(_ other: String) -> Bool {
+        self.withUnsafeMutablePointerToHeader { header in header.pointer(to: \.id)!.pointee == other }
     }
 
     @inline(__always)
@@ -74,8 +76,7 @@ final class AgentStorage: ManagedBuffer<AgentHeader, pthread_mutex_t> {
         _ body: (inout AgentState) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         try self.withUnsafeMutablePointers { (header, mutex) throws(Failure) -> Result in
-            let state = UnsafeMutableRawPointer(header).advanced(by: Self.stateOffset)
-                .assumingMemoryBound(to: AgentState.self)
+            let state = header.pointer(to: \.state)!
             return try PthreadMutex.withLocked(mutex) { () throws(Failure) -> Result in try body(&state.pointee) }
         }
     }
@@ -174,7 +175,7 @@ final class AgentDirectory: @unchecked Sendable {
                 if h == hash {
                     let bits = table.agent(i).pointee.load(ordering: .relaxed)
                     let storage = Unmanaged<AgentStorage>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)
-                    if storage._withUnsafeGuaranteedRef({ $0.id == id }) { return storage }
+                    if storage._withUnsafeGuaranteedRef({ $0.hasID(id) }) { return storage }
                 }
                 i = (i + 1) & table.mask
             }
@@ -219,25 +220,28 @@ final class AgentDirectory: @unchecked Sendable {
 enum AgentKey {
     /// A fast 64-bit hash of the UTF-8 bytes, eight at a time.
     static func hash(_ id: String) -> UInt64 {
-        var copy = id
-        return copy.withUTF8 { bytes -> UInt64 in
-            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
-            var i = 0
-            let raw = UnsafeRawBufferPointer(bytes)
-            while i + 8 <= bytes.count {
-                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-                h ^= h >> 31
-                i += 8
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < bytes.count {
-                tail |= UInt64(bytes[i]) << shift
-                shift += 8
-                i += 1
-            }
-            h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
-            return h ^ (h >> 29)
+        if let hash = id.utf8.withContiguousStorageIfAvailable(Self.hash(bytes:)) { return hash }
+        return Array(id.utf8).withUnsafeBufferPointer(Self.hash(bytes:))  // bridged strings only
+    }
+
+    @inline(__always)
+    static func hash(bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        var i = 0
+        let raw = UnsafeRawBufferPointer(bytes)
+        while i + 8 <= bytes.count {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 31
+            i += 8
         }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < bytes.count {
+            tail |= UInt64(bytes[i]) << shift
+            shift += 8
+            i += 1
+        }
+        h = (h ^ tail) &* 0x94D0_49BB_1331_11EB
+        return h ^ (h >> 29)
     }
 }

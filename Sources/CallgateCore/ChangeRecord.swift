@@ -72,9 +72,12 @@ public struct ChangeTicket: Hashable, Comparable, Sendable {
 
 /// Receives every change the engine makes: the seam between the engine and the store.
 ///
+/// Class-bound: a sink is a shared service (a log, a writer), and a class existential is called
+/// without projecting a box on every decision.
+///
 /// - Important: ``record(_:)`` is called while the engine holds a lock (an agent's lock on the hot path),
 ///   so it must not block, wait on I/O or call back into the engine. Append and return.
-public protocol ChangeSink: Sendable {
+public protocol ChangeSink: AnyObject, Sendable {
     /// Accepts a change and returns its ticket.
     ///
     /// - Throws: ``CallgateError`` `unavailable` when the sink can no longer accept changes (the store

@@ -10,7 +10,7 @@ import Dispatch
 // `scalingFactor.rawValue` decisions, so the scaled figures (`*`) are per decision.
 
 /// A change sink that keeps nothing: the store's cost is measured elsewhere; this measures the engine.
-struct DiscardingChangeSink: ChangeSink {
+final class DiscardingChangeSink: ChangeSink {
     func record(_ change: ChangeRecord) throws(CallgateError) -> ChangeTicket { ChangeTicket(sequence: 0) }
 }
 
