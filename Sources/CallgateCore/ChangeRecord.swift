@@ -27,7 +27,8 @@ public enum ChangeEvent: Sendable {
     indirect case organizationCreated(OrganizationRecord)
     indirect case numberAdded(NumberRecord)
     indirect case numberUpdated(before: NumberRecord, after: NumberRecord)
-    indirect case numberDeleted(NumberRecord)
+    /// Numbers deleted together (all or nothing).
+    indirect case numbersDeleted([NumberRecord])
     indirect case agentUpserted(before: AgentRecord?, after: AgentRecord)
     indirect case reserved(number: PhoneNumber, Reservation)
     /// A reservation was cancelled (released) before it expired.
@@ -46,7 +47,7 @@ public enum ChangeEvent: Sendable {
         case .organizationCreated: return "organization.create"
         case .numberAdded: return "number.add"
         case .numberUpdated: return "number.update"
-        case .numberDeleted: return "number.delete"
+        case .numbersDeleted: return "number.delete"
         case .agentUpserted: return "agent.upsert"
         case .reserved: return "reserve"
         case .reservationCancelled: return "reservation.cancel"

@@ -189,16 +189,14 @@ extension Organization {
                     )
                 }
             }
-            var deleted = 0
-            for number in Set(numbers) {
-                guard let entry = pool.numbers[number] else { continue }
-                _ = try self.changes.record(
-                    self.change(now, actor, .numberDeleted(self.numberRecord(number, entry, dayKey: 0, now: now)))
-                )
-                pool.remove(number)
-                deleted += 1
+            // One change for the whole set: if the store refuses it, nothing is deleted.
+            let unique = Array(Set(numbers)).sorted()
+            let records = unique.compactMap { number in
+                pool.numbers[number].map { self.numberRecord(number, $0, dayKey: 0, now: now) }
             }
-            return deleted
+            _ = try self.changes.record(self.change(now, actor, .numbersDeleted(records)))
+            for number in unique { pool.remove(number) }
+            return unique.count
         }
     }
 
@@ -301,12 +299,20 @@ extension Organization {
     /// Deactivates an agent: its calls are denied with `AGENT_INACTIVE`; its numbers stay assigned.
     @discardableResult
     public func deactivateAgent(_ id: String, actor: Actor) throws(CallgateError) -> AgentRecord {
-        guard let entry = self.directory.lookup(id) else { throw Self.agentNotFound(id) }
-        let current = entry.state.withLock { $0.record }
-        return try self.upsertAgent(
-            AgentInput(id: id, displayName: current.displayName, principal: current.principal, active: false),
-            actor: actor
-        )
+        let now = self.clock.now()
+        // Under the pool lock like upsertAgent, so a concurrent update is not lost.
+        return try self.pool.withLock { (_) throws(CallgateError) -> AgentRecord in
+            guard let entry = self.directory.lookup(id) else { throw Self.agentNotFound(id) }
+            return try entry.state.withLock { (state) throws(CallgateError) -> AgentRecord in
+                let before = state.record
+                var after = before
+                after.active = false
+                after.modifiedAt = now
+                _ = try self.changes.record(self.change(now, actor, .agentUpserted(before: before, after: after)))
+                state.record = after
+                return after
+            }
+        }
     }
 
     /// One agent, or `nil`.

@@ -116,6 +116,11 @@ extension Organization {
                     .failedPrecondition,
                     "number \(number) is reserved until \(r.expiresAt.iso8601); pass its reservation token"
                 )
+            case .reserved(let r) where r.expiresAt > now && r.agent != nil && r.agent != agentID:
+                throw CallgateError(
+                    .failedPrecondition,
+                    "number \(number) is reserved for agent '\(r.agent ?? "")', not '\(agentID)'"
+                )
             default:
                 break
             }
@@ -356,6 +361,9 @@ extension Organization {
 
     /// Sets today's count of the given numbers (all numbers of the organization when `nil`) to zero.
     ///
+    /// One audited `counters.reset` change lists the numbers; each assigned number's zero is also
+    /// recorded inside its holder's lock, so that it is ordered with that agent's calls.
+    ///
     /// - Returns: how many counters were reset.
     @discardableResult
     public func resetCounters(_ numbers: [PhoneNumber]? = nil, actor: Actor) throws(CallgateError) -> Int {
@@ -370,10 +378,18 @@ extension Organization {
             for number in targets {
                 guard var entry = pool.numbers[number] else { continue }
                 if case .assigned(let a) = entry.lifecycle {
-                    a.agent.state.withLock { state in
-                        if let i = state.holdingIndex(of: number) {
-                            state.holdings[i].counter = DailyCounter(dayKey: day.key, count: 0)
-                        }
+                    try a.agent.state.withLock { (state) throws(CallgateError) in
+                        guard let i = state.holdingIndex(of: number) else { return }
+                        let dayKey = max(day.key, state.holdings[i].counter.dayKey)
+                        _ = try self.changes.record(
+                            ChangeRecord(
+                                organization: self.id,
+                                at: now,
+                                actor: nil,
+                                event: .counter(number: number, dayKey: dayKey, count: 0)
+                            )
+                        )
+                        state.holdings[i].counter = DailyCounter(dayKey: dayKey, count: 0)
                     }
                 } else {
                     entry.counter = DailyCounter(dayKey: day.key, count: 0)

@@ -45,6 +45,24 @@ extension Organization {
         self.pool.withLock { $0.reserveCapacity(numbers) }
     }
 
+    /// Puts every agent's numbers back in assignment order (oldest first, as they were assigned), so
+    /// that the caller-ID rotation goes on in the same order after a restart. Call after the last
+    /// ``restoreNumber(_:assignment:)``.
+    public func finishRestore() {
+        self.pool.withLock { pool in
+            for agent in self.directory.all() {
+                agent.state.withLock { state in
+                    state.holdings.sort { a, b in
+                        let sa = pool.numbers[a.number]?.assignedSince ?? Timestamp(milliseconds: 0)
+                        let sb = pool.numbers[b.number]?.assignedSince ?? Timestamp(milliseconds: 0)
+                        return (sa, a.number) < (sb, b.number)
+                    }
+                    state.lastPicked = -1
+                }
+            }
+        }
+    }
+
     /// Re-creates a stored agent without recording a change.
     public func restoreAgent(_ record: AgentRecord) {
         _ = self.directory.lookupOrInsert(record.id) { AgentEntry(record: record) }

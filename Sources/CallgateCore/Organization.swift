@@ -80,18 +80,16 @@ public final class Organization: Sendable {
         from: PhoneNumber? = nil,
         dryRun: Bool = false
     ) throws(CallgateError) -> CallDecision {
-        let now = self.clock.now()
-        let day = self.day.window(containing: now)
         guard let agent = self.directory.lookupUnretained(agentID) else {
-            return .deny(.unknownAgent, resetsAt: day.end)
+            return .deny(.unknownAgent, resetsAt: self.today.end)
         }
         guard let country = CountryTable.country(of: destination) else {
-            return .deny(.invalidDestination, resetsAt: day.end)
+            return .deny(.invalidDestination, resetsAt: self.today.end)
         }
         let areaCode = destination.nanpAreaCode ?? 0
         let result: Result<CallDecision, CallgateError> = agent._withUnsafeGuaranteedRef { agent in
             do throws(CallgateError) {
-                return .success(try self.decide(agent, destination, country, areaCode, from, dryRun, now, day))
+                return .success(try self.decide(agent, destination, country, areaCode, from, dryRun))
             } catch {
                 return .failure(error)
             }
@@ -107,11 +105,13 @@ public final class Organization: Sendable {
         _ country: Country,
         _ areaCode: UInt16,
         _ from: PhoneNumber?,
-        _ dryRun: Bool,
-        _ now: Timestamp,
-        _ day: DayWindow
+        _ dryRun: Bool
     ) throws(CallgateError) -> CallDecision {
         try agent.withLock { (state) throws(CallgateError) -> CallDecision in
+            // The clock is read under the agent's lock, so this agent's decisions see time in order:
+            // a call stamped 23:59:59.999 cannot write its day's counter over one already on the next day.
+            let now = self.clock.now()
+            let day = self.day.window(containing: now)
             guard state.record.active else { return .deny(.agentInactive, resetsAt: day.end, country: country) }
             guard !state.holdings.isEmpty else { return .deny(.noAssignment, resetsAt: day.end, country: country) }
             let choice: Int
@@ -166,6 +166,8 @@ public final class Organization: Sendable {
 
             let holding = state.holdings[choice]
             let count = holding.counter.count(on: day.key) + 1
+            // Never move a counter to an earlier day (a wall clock stepped back).
+            let dayKey = max(day.key, holding.counter.dayKey)
             guard !dryRun else {
                 return CallDecision(
                     denyReason: nil,
@@ -183,10 +185,10 @@ public final class Organization: Sendable {
                     organization: self.id,
                     at: now,
                     actor: nil,
-                    event: .counter(number: holding.number, dayKey: day.key, count: count)
+                    event: .counter(number: holding.number, dayKey: dayKey, count: count)
                 )
             )
-            state.holdings[choice].counter = DailyCounter(dayKey: day.key, count: count)
+            state.holdings[choice].counter = DailyCounter(dayKey: dayKey, count: count)
             state.holdings[choice].callsSinceAssigned &+= 1
             state.lastPicked = choice
             return CallDecision(

@@ -18,7 +18,7 @@ public struct PhoneNumber: Hashable, Comparable, Sendable, CustomStringConvertib
     /// - Returns: `nil` when `digits` is zero or longer than 15 digits.
     @inlinable
     public init?(digits: UInt64) {
-        guard digits > 0, digits < 1_000_000_000_000_000 else { return nil }
+        guard digits > 0, digits < 1_000_000_000_000_000 else { return nil }  // at most 15 digits
         self.digits = digits
     }
 

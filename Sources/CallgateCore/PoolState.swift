@@ -80,6 +80,12 @@ extension NumberEntry {
         }
     }
 
+    /// When the number was assigned to its holder, if it is assigned.
+    var assignedSince: Timestamp? {
+        if case .assigned(let a) = self.lifecycle { return a.since }
+        return nil
+    }
+
     func isAvailable(at now: Timestamp) -> Bool {
         if case .available = self.state(at: now) { return true }
         return false

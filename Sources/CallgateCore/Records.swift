@@ -156,9 +156,10 @@ public struct DailyCounter: Hashable, Sendable {
 
     public static let zero = DailyCounter(dayKey: 0, count: 0)
 
-    /// Calls counted on the given day (zero when the counter belongs to an earlier day).
+    /// Calls counted on the given day: zero when the counter belongs to an earlier day. A counter of a
+    /// later day (the wall clock stepped back) still counts, so a count never goes back.
     @inlinable
-    public func count(on dayKey: Int64) -> UInt32 { self.dayKey == dayKey ? self.count : 0 }
+    public func count(on dayKey: Int64) -> UInt32 { self.dayKey >= dayKey ? self.count : 0 }
 
     public init(
         dayKey: Int64,

@@ -66,12 +66,15 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     public func record(_ change: ChangeRecord) throws(CallgateError) -> ChangeTicket {
         if self.failed.load(ordering: .acquiring) { throw self.currentFailure() }
+        if self.stopping.load(ordering: .acquiring) {
+            throw CallgateError(.unavailable, "the store is closed; changes are refused")
+        }
         var position = self.queue.push(change)
         var spins = 0
         while position == nil {
             // Full: the disk is far behind. Give the writer a moment, then refuse.
             spins += 1
-            if spins > 2000 {
+            if spins > 200 {
                 throw CallgateError(.resourceExhausted, "the store writer is behind; retry shortly")
             }
             if self.failed.load(ordering: .acquiring) { throw self.currentFailure() }
@@ -124,9 +127,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     /// Commits what is queued and stops the writer thread.
     func stop() {
-        guard !self.stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        self.wake.signal()
+        if !self.stopping.exchange(true, ordering: .sequentiallyConsistent) { self.wake.signal() }
+        // Every caller waits for the writer thread to finish; each passes the signal on to the next.
         self.stopped.wait()
+        self.stopped.signal()
     }
 
     /// Counters of the writer's work so far.
@@ -294,12 +298,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 before: AuditJSON.number(before),
                 after: AuditJSON.number(after)
             )
-        case .numberDeleted(let n):
-            for statement in [s.deleteNumber, s.deleteCounters, s.deleteReservation] {
-                statement.bindAll([.int(org), .int(Int64(n.number.digits))])
-                try statement.run()
+        case .numbersDeleted(let records):
+            for n in records {
+                for statement in [s.deleteNumber, s.deleteCounters, s.deleteReservation] {
+                    statement.bindAll([.int(org), .int(Int64(n.number.digits))])
+                    try statement.run()
+                }
+                try audit(action, number: n.number, agent: nil, before: AuditJSON.number(n), after: nil)
             }
-            try audit(action, number: n.number, agent: nil, before: AuditJSON.number(n), after: nil)
         case .agentUpserted(let before, let after):
             s.upsertAgent.bindAll([
                 .int(org), .text(after.id), .text(after.displayName), .text(after.principal),

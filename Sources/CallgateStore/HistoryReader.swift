@@ -103,7 +103,7 @@ public final class HistoryReader: Sendable {
                         at: Timestamp(milliseconds: row.int64(1)),
                         actor: row.text(2),
                         action: row.text(3),
-                        number: row.optionalInt64(4).flatMap { PhoneNumber(digits: UInt64($0)) },
+                        number: row.optionalInt64(4).flatMap { PhoneNumber(digits: UInt64(bitPattern: $0)) },
                         agent: row.optionalText(5),
                         before: row.optionalText(6),
                         after: row.optionalText(7)
@@ -135,7 +135,7 @@ public final class HistoryReader: Sendable {
                         agent: $0.text(0),
                         from: Timestamp(milliseconds: $0.int64(1)),
                         to: Timestamp(milliseconds: $0.int64(2)),
-                        calls: UInt64($0.int64(3))
+                        calls: UInt64(clamping: $0.int64(3))
                     )
                 }
             }

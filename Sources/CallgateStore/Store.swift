@@ -112,7 +112,7 @@ private struct Loader {
         var report = Store.LoadReport()
         let orgs = try self.db.prepare("SELECT id, name, time_zone, created_at FROM organizations ORDER BY id").rows {
             OrganizationRecord(
-                id: OrganizationID(UInt32($0.int64(0))),
+                id: OrganizationID(UInt32(truncatingIfNeeded: $0.int64(0))),
                 name: $0.text(1),
                 timeZone: $0.text(2),
                 createdAt: Timestamp(milliseconds: $0.int64(3))
@@ -158,9 +158,9 @@ private struct Loader {
             )
             counterRows.bind(1, orgID)
             while try counterRows.step() {
-                counters[UInt64(counterRows.int64(0))] = DailyCounter(
+                counters[UInt64(bitPattern: counterRows.int64(0))] = DailyCounter(
                     dayKey: counterRows.int64(1),
-                    count: UInt32(counterRows.int64(2))
+                    count: try Self.u32(counterRows.int64(2), "count")
                 )
             }
             var reservations: [UInt64: Reservation] = [:]
@@ -175,7 +175,7 @@ private struct Loader {
                     agent: reservationRows.optionalText(3),
                     reservedBy: Actor(reservationRows.text(4))
                 )
-                if r.expiresAt > now { reservations[UInt64(reservationRows.int64(0))] = r }
+                if r.expiresAt > now { reservations[UInt64(bitPattern: reservationRows.int64(0))] = r }
             }
             var assignments: [UInt64: StoredAssignment] = [:]
             assignments.reserveCapacity(try count("assignments"))
@@ -185,13 +185,13 @@ private struct Loader {
             assignmentRows.bind(1, orgID)
             while try assignmentRows.step() {
                 let countries = try CountrySet(codes: assignmentRows.text(3).split(separator: ","))
-                assignments[UInt64(assignmentRows.int64(0))] = StoredAssignment(
+                assignments[UInt64(bitPattern: assignmentRows.int64(0))] = StoredAssignment(
                     agent: assignmentRows.text(1),
-                    dailyLimit: UInt32(assignmentRows.int64(2)),
+                    dailyLimit: try Self.u32(assignmentRows.int64(2), "daily_limit"),
                     allowedCountries: countries,
                     assignedAt: Timestamp(milliseconds: assignmentRows.int64(4)),
                     assignedBy: Actor(assignmentRows.text(5)),
-                    callsSinceAssigned: UInt64(assignmentRows.int64(6))
+                    callsSinceAssigned: try Self.u64(assignmentRows.int64(6), "calls")
                 )
             }
             let numbers = try self.db.prepare(
@@ -203,13 +203,12 @@ private struct Loader {
             )
             numbers.bind(1, orgID)
             while try numbers.step() {
-                let digits = UInt64(numbers.int64(0))
+                let digits = UInt64(bitPattern: numbers.int64(0))
                 guard let number = PhoneNumber(digits: digits), let country = Country(code: numbers.text(2)),
                     let status = NumberStatus(rawValue: numbers.text(4))
                 else {
-                    throw StoreError.corrupt(
-                        "number row \(digits) of \(record.id) has an invalid number, country or status"
-                    )
+                    let which = PhoneNumber(digits: digits).map { "\($0)" } ?? "with an invalid number"
+                    throw StoreError.corrupt("a number row (\(which)) of \(record.id) has an invalid country or status")
                 }
                 let tags = numbers.text(6)
                 let attributes = NumberAttributes(
@@ -248,6 +247,17 @@ private struct Loader {
                 }
             }
         }
+        for org in self.engine.allOrganizations { org.finishRestore() }
         return report
+    }
+
+    static func u32(_ value: Int64, _ column: String) throws -> UInt32 {
+        guard let v = UInt32(exactly: value) else { throw StoreError.corrupt("\(column) \(value) is out of range") }
+        return v
+    }
+
+    static func u64(_ value: Int64, _ column: String) throws -> UInt64 {
+        guard let v = UInt64(exactly: value) else { throw StoreError.corrupt("\(column) \(value) is out of range") }
+        return v
     }
 }

@@ -239,7 +239,10 @@ import Testing
         #expect(try f.authorize("a1", "+1 212 555 0199").denyReason == .dailyLimitReached)
         #expect(try f.org.resetCounters(actor: admin) == 1)
         #expect(try f.authorize("a1", "+1 212 555 0199").isAllowed)
-        guard case .countersReset(let numbers, _)? = f.log.records.dropLast().last?.event else {
+        guard
+            case .countersReset(let numbers, _)? = f.log.records.last(where: { $0.event.action == "counters.reset" })?
+                .event
+        else {
             Issue.record("reset not recorded")
             return
         }
@@ -256,5 +259,21 @@ import Testing
         #expect(try f.authorize("a1", "+1 212 555 0199", dryRun: true).count == 0)
         f.log.failAll(with: nil)
         #expect(try f.authorize("a1", "+1 212 555 0199").isAllowed)
+    }
+
+    @Test func aClockSteppedBackNeverMovesACounterToAnEarlierDay() throws {
+        let f = try Fixture()
+        try f.agent("a1", numbers: ["+1 202 555 0101"], limit: 2)
+        f.clock.set(utc(2026, 6, 16, 4))  // first instant of the next local day
+        #expect(try f.authorize("a1", "+1 212 555 0199").count == 1)
+        f.clock.set(utc(2026, 6, 16, 3, 59, 59))  // the wall clock steps back one second
+        let d = try f.authorize("a1", "+1 212 555 0199")
+        #expect(d.count == 2)
+        #expect(try f.authorize("a1", "+1 212 555 0199").denyReason == .dailyLimitReached)
+        guard case .counter(_, let dayKey, let count)? = f.log.records.last(where: { $0.actor == nil })?.event else {
+            Issue.record("no counter change")
+            return
+        }
+        #expect(dayKey == utc(2026, 6, 17, 4).seconds && count == 2)
     }
 }

@@ -295,4 +295,32 @@ import Testing
             try f.engine.createOrganization(name: "Bad", timeZone: "Nowhere/City", actor: admin)
         }
     }
+
+    @Test func deleteIsAllOrNothingWhenTheStoreRefuses() throws {
+        let f = try Fixture()
+        let free = try addNumbers(f, ["+1 202 555 0102", "+1 202 555 0103", "+1 202 555 0104"])
+        f.log.failAll(with: CallgateError(.unavailable, "store failed"))
+        #expect(throws: CallgateError.self) { try f.org.deleteNumbers(free, actor: admin) }
+        for n in free { #expect(f.org.number(n) != nil) }
+        f.log.failAll(with: nil)
+        #expect(try f.org.deleteNumbers(free, actor: admin) == 3)
+        guard case .numbersDeleted(let records)? = f.log.records.last?.event else {
+            Issue.record("delete not recorded as one change")
+            return
+        }
+        #expect(records.map(\.number) == free)
+    }
+
+    @Test func aReservationForAnAgentCannotGoToAnother() throws {
+        let f = try Fixture()
+        let n = try addNumbers(f, ["+1 202 555 0101"])
+        try f.org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+        try f.org.upsertAgent(AgentInput(id: "a2"), actor: admin)
+        let token = try #require(
+            try f.org.pickNumber(NumberCriteria(), mode: .reserve(seconds: 60, agent: "a1"), actor: admin).reservation?
+                .id
+        )
+        #expect(throws: CallgateError.self) { try f.org.assign(n[0], to: "a2", reservation: token, actor: admin) }
+        try f.org.assign(n[0], to: "a1", reservation: token, actor: admin)
+    }
 }

@@ -202,6 +202,51 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
     }
 }
 
+@Suite struct StoreLifecycleTests {
+    @Test func rotationOrderSurvivesARestart() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let clock = ManualClock(start)
+        // Assigned in an order that is not the numbers' sort order.
+        let order = ["+1 202 555 0109", "+1 202 555 0101", "+1 202 555 0105"].map(n)
+        do {
+            let store = try Store.open(StoreConfiguration(path: path), clock: clock)
+            let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+            try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+            for number in order {
+                try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
+                clock.advance(seconds: 1)
+                try org.assign(number, to: "a1", actor: admin)
+            }
+            try await store.writer.flush()
+            store.close()
+        }
+        let store = try Store.open(StoreConfiguration(path: path), clock: clock)
+        defer { store.close() }
+        let org = try #require(store.engine.organization(OrganizationID(1)))
+        #expect(try org.assignments(of: "a1").map(\.number) == order)
+        var picks: [PhoneNumber?] = []
+        for _ in 0..<3 { picks.append(try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199")).callerID) }
+        #expect(picks == order)
+    }
+
+    @Test func changesAfterCloseAreRefused() throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(StoreConfiguration(path: path))
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        store.close()
+        store.close()  // a second close returns too
+        do {
+            try org.upsertAgent(AgentInput(id: "late"), actor: admin)
+            Issue.record("a change was accepted after close")
+        } catch {
+            #expect(error.code == .unavailable)
+        }
+        #expect(org.agent("late") == nil)
+    }
+}
+
 @Suite struct AuditJSONTests {
     @Test func escapesEverythingJSONNeeds() throws {
         let record = AgentRecord(
