@@ -57,10 +57,19 @@ public struct NumberCriteria: Sendable, Hashable {
         return copy
     }
 
+    /// Whether the number's digits start with `prefix` (validated digits), compared as integers: no
+    /// string is built per number while the pool is scanned under its lock.
+    static func number(_ number: PhoneNumber, startsWith prefix: String) -> Bool {
+        let count = number.digitCount
+        let length = prefix.utf8.count
+        guard length <= count, let value = UInt64(prefix) else { return false }
+        return number.digits / pow10(count - length) == value
+    }
+
     /// Whether a number matches (criteria must be ``validated()``).
     func matches(_ number: PhoneNumber, _ a: NumberAttributes) -> Bool {
         if let country = self.country, a.country != country { return false }
-        if let prefix = self.prefix, !String(number.digits).hasPrefix(prefix) { return false }
+        if let prefix = self.prefix, !Self.number(number, startsWith: prefix) { return false }
         if let tag = self.tag, !a.tags.contains(where: { $0.lowercased() == tag }) { return false }
         if let location = self.location, !a.location.lowercased().contains(location) { return false }
         if let caps = self.capabilities, !a.capabilities.isSuperset(of: caps) { return false }

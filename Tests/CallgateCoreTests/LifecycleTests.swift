@@ -323,4 +323,12 @@ import Testing
         #expect(throws: CallgateError.self) { try f.org.assign(n[0], to: "a2", reservation: token, actor: admin) }
         try f.org.assign(n[0], to: "a1", reservation: token, actor: admin)
     }
+
+    @Test(arguments: [
+        ("4420", true), ("442", true), ("44", true), ("4", true), ("442079460000", true),
+        ("4421", false), ("1", false), ("4420794600001", false), ("0", false),
+    ])
+    func prefixMatchesLeadingDigits(prefix: String, matches: Bool) {
+        #expect(NumberCriteria.number(num("+44 20 7946 0000"), startsWith: prefix) == matches)
+    }
 }
