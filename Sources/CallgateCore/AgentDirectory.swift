@@ -111,7 +111,7 @@ struct AgentEntry: @unchecked Sendable {
 /// probing one is safe. Their total size is below the current table's.
 final class AgentDirectory: @unchecked Sendable {
     // @unchecked: tables are published through `current` (acquire/release) and slots are atomics;
-    // `tables` and `all` are touched only under `writerLock`.
+    // `tables` and `everyAgent` are touched only under `writerLock`.
 
     final class Table: @unchecked Sendable {
         // @unchecked: slots are atomics; the table is immutable once published but for their stores.
