@@ -97,7 +97,6 @@ struct AgentEntry: @unchecked Sendable {
     /// The agent's lock and state.
     var state: AgentStorage { self.storage }
 
-    static func === (lhs: AgentEntry, rhs: AgentEntry) -> Bool { lhs.storage === rhs.storage }
 }
 
 /// Agents of one organization by external id: an open-addressing hash table that readers probe

@@ -80,12 +80,6 @@ public enum CountryTable {
         return CountryTableData.callingCodePossibleLengths[i] & (UInt32(1) << UInt32(length)) != 0
     }
 
-    /// The main region of a calling code (libphonenumber's first region for it).
-    public static func mainCountry(callingCode: UInt16) -> Country? {
-        guard let i = self.callingCodeIndex(callingCode) else { return nil }
-        return Country(uncheckedRawValue: CountryTableData.callingCodeMainRegions[i])
-    }
-
     static func callingCodeIndex(_ code: UInt16) -> Int? {
         CountryTableData.callingCodes.withUnsafeBufferPointer { codes in
             var low = 0

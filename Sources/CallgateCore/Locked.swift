@@ -25,8 +25,6 @@ public struct Locked<Value>: @unchecked Sendable {
         try self.storage.withLock(body)
     }
 
-    /// Whether two boxes are the same box.
-    public static func === (lhs: Locked, rhs: Locked) -> Bool { lhs.storage === rhs.storage }
 }
 
 /// The heap object behind ``Locked``: the value in the header, the mutex as the single tail element.
