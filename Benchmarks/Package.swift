@@ -19,9 +19,17 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // Test data shared by the suites (agent ids, numbers, visiting orders).
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "CallgateCore", package: "main")],
+            path: "Benchmarks/BenchmarkSupport",
+            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault")]
+        ),
         .executableTarget(
             name: "AuthorizeCall",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "CallgateCore", package: "main"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
@@ -34,6 +42,7 @@ let package = Package(
         .executableTarget(
             name: "StoreWriter",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "CallgateCore", package: "main"),
                 .product(name: "CallgateStore", package: "main"),
                 .product(name: "Benchmark", package: "benchmark"),

@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkSupport
 import CallgateCore
 import CallgateStore
 import Dispatch
@@ -24,36 +25,7 @@ import Synchronization
 // the iteration the average group (`changes/batch`) and the mean time of one transaction
 // (`commit µs`: BEGIN … COMMIT, as the writer measures it).
 
-// MARK: - Data
-
-/// Real US area codes; numbers cycle through them.
-private let usAreaCodes: [UInt64] = [
-    201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228,
-]
-
-private func usNumber(_ index: Int, firstSubscriber: UInt64) -> PhoneNumber {
-    let areaCode = usAreaCodes[index % usAreaCodes.count]
-    let subscriber = firstSubscriber + UInt64(index / usAreaCodes.count)
-    return PhoneNumber(digits: 10_000_000_000 + areaCode * 10_000_000 + subscriber)!
-}
-
-private func agentID(_ index: Int) -> String {
-    let digits = String(index)
-    return "agent-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
-}
-
-/// SplitMix64: a small deterministic generator, so every run visits the agents in the same order.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+// MARK: - Setup
 
 struct BenchmarkSetupError: Error, CustomStringConvertible {
     let message: String
@@ -92,7 +64,7 @@ final class StoreFixture: Sendable {
         }
         try await self.store.writer.flush()
         self.visits = (0..<threads).map { t in
-            Visits(ids: stride(from: t, to: Self.agents, by: threads).map(agentID), seed: 44 + UInt64(t))
+            Visits(ids: stride(from: t, to: Self.agents, by: threads).map { agentID($0) }, seed: 44 + UInt64(t))
         }
         let probe = try org.authorizeCall(
             agent: self.visits[0].agentIDs[0],
@@ -108,24 +80,7 @@ final class StoreFixture: Sendable {
     }
 }
 
-/// A shuffled visiting order over some agents, with a destination each, and a cursor that carries on
-/// across iterations. Used by one thread at a time.
-final class Visits: @unchecked Sendable {
-    // @unchecked: `cursor` is touched by one benchmark thread at a time.
-    let agentIDs: [String]
-    let destinations: [PhoneNumber]
-    var cursor = 0
-
-    init(ids: [String], seed: UInt64) {
-        var rng = SplitMix64(state: seed)
-        var order = ids
-        order.shuffle(using: &rng)
-        self.agentIDs = order
-        self.destinations = (0..<order.count).map { _ in
-            usNumber(Int(rng.next() % 1_000_000), firstSubscriber: 4_000_000)
-        }
-    }
-
+extension Visits {
     /// The next decision; `nil` when it was not an ALLOW with a ticket.
     @inline(__always)
     func next(_ organization: Organization) -> ChangeTicket? {
