@@ -77,6 +77,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -97,7 +98,11 @@ let package = Package(
         .testTarget(name: "CCallgateProtoTests", dependencies: ["CCallgateProto"]),
         .testTarget(
             name: "CallgateWireTests",
-            dependencies: ["CallgateWire", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "CallgateWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "CallgateServerTests",

@@ -59,7 +59,8 @@ public struct CallDecision: Hashable, Sendable, CustomStringConvertible {
     @inlinable
     public var remaining: UInt32 { self.limit > self.count ? self.limit - self.count : 0 }
 
-    static func deny(
+    /// A DENY (used by the engine, and by the server for a destination that does not parse).
+    public static func deny(
         _ reason: DenyReason,
         resetsAt: Timestamp,
         country: Country? = nil,

@@ -16,6 +16,7 @@ public struct CallgateError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let permissionDenied = Code(rawValue: 7)
         public static let resourceExhausted = Code(rawValue: 8)
         public static let failedPrecondition = Code(rawValue: 9)
+        public static let unimplemented = Code(rawValue: 12)
         public static let `internal` = Code(rawValue: 13)
         public static let unavailable = Code(rawValue: 14)
         public static let unauthenticated = Code(rawValue: 16)
@@ -28,6 +29,7 @@ public struct CallgateError: Error, Hashable, Sendable, CustomStringConvertible 
             case 7: return "PERMISSION_DENIED"
             case 8: return "RESOURCE_EXHAUSTED"
             case 9: return "FAILED_PRECONDITION"
+            case 12: return "UNIMPLEMENTED"
             case 13: return "INTERNAL"
             case 14: return "UNAVAILABLE"
             case 16: return "UNAUTHENTICATED"

@@ -477,3 +477,34 @@ extension String {
         return String(scalars[first...last])
     }
 }
+
+/// How many numbers an organization has in each lifecycle state, and how many agents.
+public struct InventoryCounts: Hashable, Sendable {
+    public var numbers = 0
+    public var available = 0
+    public var reserved = 0
+    public var assigned = 0
+    public var agents = 0
+
+    public init() {}
+}
+
+extension Organization {
+    /// Counts the pool by state (one pass under the pool lock: for stats, not for the hot path).
+    public func inventoryCounts() -> InventoryCounts {
+        let now = self.clock.now()
+        var counts = InventoryCounts()
+        self.pool.withLock { pool in
+            counts.numbers = pool.numbers.count
+            for entry in pool.numbers.values {
+                switch entry.state(at: now) {
+                case .available: counts.available += 1
+                case .reserved: counts.reserved += 1
+                case .assigned: counts.assigned += 1
+                }
+            }
+        }
+        counts.agents = self.directory.all().count
+        return counts
+    }
+}

@@ -41,6 +41,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         var waiters = WaiterHeap()
         var failure: CallgateError?
         var stats = WriterStatistics()
+        var batchObserver: (@Sendable (_ size: Int, _ nanoseconds: UInt64) -> Void)?
     }
 
     init(database: SQLiteDatabase, configuration: StoreConfiguration) throws(SQLiteError) {
@@ -118,6 +119,18 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         if let error { throw error }
     }
 
+    /// The ticket of the last change recorded so far (by any thread), or `nil` when none was.
+    ///
+    /// A caller that just made changes through the engine waits for this ticket to know that its own
+    /// changes are committed (it may also wait for a few concurrent ones: never for less).
+    public var lastTicket: ChangeTicket? {
+        let claimed = self.queue.claimed
+        return claimed > 0 ? ChangeTicket(sequence: UInt64(claimed - 1)) : nil
+    }
+
+    /// Whether the writer is working (it has not failed and refuses nothing).
+    public var isHealthy: Bool { self.shared.withLock { $0.failure == nil } }
+
     /// Waits until every change recorded so far is committed.
     public func flush() async throws(CallgateError) {
         let claimed = self.queue.claimed
@@ -131,6 +144,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         // Every caller waits for the writer thread to finish; each passes the signal on to the next.
         self.stopped.wait()
         self.stopped.signal()
+    }
+
+    /// Sets (or with `nil` removes) a function called on the writer thread after each committed
+    /// transaction with the number of changes in it and the time the transaction took. It runs before
+    /// the batch's tickets are completed (so an acknowledged change is already counted): keep it short
+    /// (count, record into a histogram) and never block.
+    public func setBatchObserver(_ observer: (@Sendable (_ size: Int, _ nanoseconds: UInt64) -> Void)?) {
+        self.shared.withLock { $0.batchObserver = observer }
     }
 
     /// Counters of the writer's work so far.
@@ -178,7 +199,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             do {
                 try self.commit(batch)
                 let elapsed = DispatchTime.now().uptimeNanoseconds - started
-                self.shared.withLock { $0.stats.recordBatch(size: batch.count, nanoseconds: elapsed) }
+                let observer = self.shared.withLock { shared in
+                    shared.stats.recordBatch(size: batch.count, nanoseconds: elapsed)
+                    return shared.batchObserver
+                }
+                observer?(batch.count, elapsed)
                 self.complete(upTo: batch.last!.0 + 1, failure: nil)
             } catch {
                 try? self.database.execute("ROLLBACK")

@@ -14,6 +14,8 @@ public final class Store: Sendable {
     public let engine: Engine
     public let writer: ChangeWriter
     public let history: HistoryReader
+    /// The API keys of every organization.
+    public let keys: KeyRing
     public let configuration: StoreConfiguration
     /// What loading found.
     public let loadReport: LoadReport
@@ -32,18 +34,20 @@ public final class Store: Sendable {
         engine: Engine,
         writer: ChangeWriter,
         history: HistoryReader,
+        keys: KeyRing,
         configuration: StoreConfiguration,
         report: LoadReport
     ) {
         self.engine = engine
         self.writer = writer
         self.history = history
+        self.keys = keys
         self.configuration = configuration
         self.loadReport = report
     }
 
-    /// Opens the database at `configuration.path` (creating it), migrates it, loads the engine, and
-    /// starts the writer.
+    /// Opens the database at `configuration.path` (creating it), migrates it, loads the engine and the
+    /// API keys, and starts the writer.
     ///
     /// - Throws: ``StoreError``: a newer schema, a storage failure, or inconsistent data.
     public static func open(
@@ -81,13 +85,27 @@ public final class Store: Sendable {
         } catch {
             throw .storage(error)
         }
+        let keys = try KeyRing(
+            path: configuration.path,
+            maximumPageCount: configuration.maximumPageCount,
+            engine: engine
+        )
         writer.start()
-        return Store(engine: engine, writer: writer, history: history, configuration: configuration, report: report)
+        return Store(
+            engine: engine,
+            writer: writer,
+            history: history,
+            keys: keys,
+            configuration: configuration,
+            report: report
+        )
     }
 
-    /// Commits everything queued and stops the writer. The engine must not be used afterwards.
+    /// Commits everything queued, stops the writer and closes the key ring's connection. The engine
+    /// must not be used afterwards (key writes fail with `unavailable`).
     public func close() {
         self.writer.stop()
+        self.keys.close()
     }
 }
 

@@ -1,0 +1,394 @@
+import CallgateCore
+import CallgateStore
+import CallgateWire
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection: authenticates it, runs its requests, and releases the replies.
+///
+/// Everything here runs on the connection's event loop. Requests are decoded as frames arrive;
+/// the hot methods run inline, the others on a thread pool. Replies produced while reading one burst
+/// of frames are collected into one buffer, and in `commit` durability that buffer leaves only when the
+/// writer has committed the highest change it depends on: one commit wait per read burst, not one
+/// per request.
+///
+/// States: `awaitingHello` → `authenticated` → `closing`. Any request before hello, a bad key, a
+/// malformed or oversized frame, or a revoked key answers an error and moves to `closing`.
+final class SessionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case awaitingHello
+        case authenticated(Principal)
+        case closing
+    }
+
+    private let dispatcher: Dispatcher
+    private let configuration: ServerConfiguration
+    private let metrics: ServerMetrics
+    private let threadPool: NIOThreadPool
+    private var logger: Logger
+
+    private var state = State.awaitingHello
+    private var context: ChannelHandlerContext?
+    /// Replies of the current read burst, not yet written.
+    private var burst: ByteBuffer
+    /// The highest change the burst's replies depend on.
+    private var burstTicket: ChangeTicket?
+    /// Bursts written only once their ticket commits, oldest first.
+    private var waiting = CircularBuffer<(ticket: ChangeTicket, replies: ByteBuffer)>()
+    /// Requests on the thread pool.
+    private var onPool = 0
+    private var draining = false
+    private var helloTimer: Scheduled<Void>?
+    private var slowReaderTimer: Scheduled<Void>?
+    private let waitsForCommit: Bool
+    private var admitted = false
+
+    init(
+        dispatcher: Dispatcher,
+        configuration: ServerConfiguration,
+        metrics: ServerMetrics,
+        threadPool: NIOThreadPool,
+        logger: Logger
+    ) {
+        self.dispatcher = dispatcher
+        self.configuration = configuration
+        self.metrics = metrics
+        self.threadPool = threadPool
+        self.logger = logger
+        self.burst = ByteBuffer()
+        self.waitsForCommit = dispatcher.durability == .commit
+    }
+
+    // MARK: - Connection lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.burst = context.channel.allocator.buffer(capacity: 4096)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        guard self.dispatcher.sessions.admit(context.channel) else {
+            self.metrics.connectionRejected(.limit)
+            self.fail(
+                requestID: 0,
+                .resourceExhausted,
+                "too many connections (limit \(self.dispatcher.sessions.maximumConnections)) or the server is stopping"
+            )
+            context.fireChannelActive()
+            return
+        }
+        self.admitted = true
+        self.metrics.connectionOpened()
+        self.logger.debug("connection opened")
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.helloTimer = context.eventLoop.scheduleTask(in: .init(self.configuration.helloTimeout)) {
+            let handler = bound.value
+            if case .awaitingHello = handler.state {
+                handler.metrics.connectionRejected(.auth)
+                handler.fail(requestID: 0, .unauthenticated, "no hello within \(handler.configuration.helloTimeout)")
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.helloTimer?.cancel()
+        self.slowReaderTimer?.cancel()
+        self.state = .closing
+        if self.admitted {
+            self.dispatcher.sessions.remove(context.channel)
+            self.metrics.connectionClosed()
+        }
+        self.logger.debug("connection closed")
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        let principal: Principal
+        switch self.state {
+        case .closing:
+            return
+        case .awaitingHello:
+            self.hello(frame)
+            return
+        case .authenticated(let p):
+            principal = p
+        }
+        let request: Wire.Request
+        do {
+            request = try Wire.Request.decode(frame)
+        } catch {
+            self.metrics.connectionRejected(.frame)
+            self.fail(requestID: 0, .invalidArgument, "\(error); closing")
+            return
+        }
+        guard let method = request.method else {
+            self.append(
+                request.requestID,
+                Reply(.error(Wire.Status(code: .unimplemented, message: "unknown or missing method"))),
+                methodIndex: nil,
+                started: 0
+            )
+            return
+        }
+        let started = Self.monotonicNanoseconds()
+        if Dispatcher.runsInline(method) {
+            let reply = self.dispatcher.handle(method, principal)
+            if case .authorizeCall(let answer) = reply.result {
+                self.metrics.decision(
+                    answer.verdict == .allow ? nil : DenyReason(rawValue: UInt8(clamping: answer.reason.rawValue))
+                )
+            }
+            self.append(request.requestID, reply, methodIndex: method.index, started: started)
+        } else {
+            self.onPool += 1
+            let dispatcher = self.dispatcher
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let id = request.requestID
+            self.threadPool.runIfActive(eventLoop: context.eventLoop) {
+                dispatcher.handle(method, principal)
+            }.whenComplete { result in
+                let handler = bound.value
+                handler.onPool -= 1
+                let reply: Reply
+                switch result {
+                case .success(let r): reply = r
+                case .failure: reply = .error(CallgateError(.unavailable, "the server is shutting down"))
+                }
+                handler.append(id, reply, methodIndex: method.index, started: started)
+                handler.releaseBurst()
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.releaseBurst()
+        context.fireChannelReadComplete()
+    }
+
+    private func hello(_ frame: ByteBuffer) {
+        let request: Wire.Request
+        do {
+            request = try Wire.Request.decode(frame)
+        } catch {
+            self.metrics.connectionRejected(.frame)
+            self.fail(requestID: 0, .invalidArgument, "\(error); closing")
+            return
+        }
+        guard case .hello(let hello)? = request.method else {
+            self.metrics.connectionRejected(.auth)
+            self.fail(requestID: request.requestID, .unauthenticated, "the first request must be hello")
+            return
+        }
+        guard hello.protocolVersion == Wire.protocolVersion else {
+            self.fail(
+                requestID: request.requestID,
+                .failedPrecondition,
+                "protocol version \(hello.protocolVersion) is not supported; this server speaks \(Wire.protocolVersion)"
+            )
+            return
+        }
+        guard let key = self.dispatcher.store.keys.authenticate(hello.apiKey),
+            let organization = self.dispatcher.store.engine.organization(key.organization)
+        else {
+            self.metrics.connectionRejected(.auth)
+            self.logger.info("authentication failed", metadata: ["client": "\(hello.clientName)"])
+            self.fail(requestID: request.requestID, .unauthenticated, "invalid or revoked API key")
+            return
+        }
+        self.helloTimer?.cancel()
+        let principal = Principal(key: key, organization: organization)
+        self.state = .authenticated(principal)
+        if let channel = self.context?.channel { self.dispatcher.sessions.authenticated(channel, keyID: key.id) }
+        // A revocation between authenticate() and registering the session would be missed; check again.
+        guard self.dispatcher.store.keys.isActive(id: key.id) else {
+            self.fail(requestID: request.requestID, .unauthenticated, "invalid or revoked API key")
+            return
+        }
+        self.logger[metadataKey: "key"] = "\(key.id)"
+        self.logger.debug(
+            "session authenticated",
+            metadata: ["role": "\(key.role)", "organization": "\(organization.id)", "client": "\(hello.clientName)"]
+        )
+        let answer = Wire.HelloResponse(
+            protocolVersion: Wire.protocolVersion,
+            organizationID: organization.id.rawValue,
+            organizationName: organization.name,
+            role: key.role.wire,
+            agentID: key.role == .agent ? key.agent ?? "" : "",
+            maxFrameBytes: UInt32(clamping: self.configuration.maximumFrameBytes)
+        )
+        self.append(request.requestID, Reply(.hello(answer)), methodIndex: 0, started: Self.monotonicNanoseconds())
+    }
+
+    // MARK: - Replies and commits
+
+    private func append(_ requestID: UInt64, _ reply: Reply, methodIndex: Int?, started: UInt64) {
+        if let methodIndex {
+            self.metrics.requestFinished(
+                methodIndex: methodIndex,
+                code: reply.statusCode,
+                nanoseconds: Self.monotonicNanoseconds() &- started
+            )
+        }
+        Wire.Response(requestID: requestID, result: reply.result).encodeFrame(into: &self.burst)
+        if let ticket = reply.ticket, self.waitsForCommit {
+            self.burstTicket = max(self.burstTicket ?? ticket, ticket)
+        }
+    }
+
+    /// Writes the burst now, or parks it until its ticket commits.
+    private func releaseBurst() {
+        guard let context = self.context, self.burst.readableBytes > 0 else {
+            self.finishDrainIfIdle()
+            return
+        }
+        let replies = self.burst
+        self.burst = context.channel.allocator.buffer(capacity: 4096)
+        let ticket = self.burstTicket
+        self.burstTicket = nil
+        if let ticket, !self.dispatcher.store.writer.isCommitted(ticket) {
+            self.waiting.append((ticket, replies))
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            self.dispatcher.store.writer.whenCommitted(ticket) { error in
+                eventLoop.execute { bound.value.committed(upTo: ticket, error) }
+            }
+        } else if self.waiting.isEmpty {
+            context.writeAndFlush(Self.wrapOutboundOut(replies), promise: nil)
+            self.finishDrainIfIdle()
+        } else {
+            // Keep order with bursts still waiting: ride along with the newest one.
+            let last = self.waiting.removeLast()
+            var merged = last.replies
+            var replies = replies
+            merged.writeBuffer(&replies)
+            self.waiting.append((last.ticket, merged))
+        }
+    }
+
+    private func committed(upTo ticket: ChangeTicket, _ error: CallgateError?) {
+        guard let context = self.context else { return }
+        if let error {
+            // The changes these replies report can never be committed: do not send them.
+            self.waiting.removeAll()
+            self.logger.error("store failed; closing session", metadata: ["error": "\(error)"])
+            self.fail(requestID: 0, .unavailable, "the store failed: \(error.message)")
+            return
+        }
+        var wrote = false
+        while let first = self.waiting.first, first.ticket <= ticket {
+            self.waiting.removeFirst()
+            context.write(Self.wrapOutboundOut(first.replies), promise: nil)
+            wrote = true
+        }
+        if wrote { context.flush() }
+        self.finishDrainIfIdle()
+    }
+
+    /// Answers an error and closes the connection once it is written.
+    private func fail(requestID: UInt64, _ code: Wire.StatusCode, _ message: String) {
+        guard let context = self.context else { return }
+        if case .closing = self.state, !context.channel.isActive { return }
+        self.state = .closing
+        self.helloTimer?.cancel()
+        var buffer = context.channel.allocator.buffer(capacity: 64 + message.utf8.count)
+        Wire.Response.error(requestID, code, message).encodeFrame(into: &buffer)
+        let channel = context.channel
+        context.writeAndFlush(Self.wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    // MARK: - Backpressure, idleness, events
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.slowReaderTimer?.cancel()
+            self.slowReaderTimer = nil
+            if !self.draining { context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
+        } else {
+            // Stop reading requests from a client that does not read its replies, and cut it off if it
+            // stays that way.
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            self.slowReaderTimer = context.eventLoop.scheduleTask(in: .init(self.configuration.slowReaderTimeout)) {
+                let handler = bound.value
+                guard let context = handler.context, !context.channel.isWritable else { return }
+                handler.metrics.connectionRejected(.slowReader)
+                handler.logger.info("client does not read its replies; closing")
+                handler.state = .closing
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? SessionEvent {
+            switch event {
+            case .revoked:
+                self.logger.info("API key revoked; closing session")
+                self.waiting.removeAll()
+                self.fail(requestID: 0, .unauthenticated, "the API key was revoked")
+            case .drain:
+                self.draining = true
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                self.releaseBurst()
+            }
+        } else if let event = event as? IdleStateHandler.IdleStateEvent, event == .read {
+            if self.onPool == 0, self.waiting.isEmpty {
+                self.metrics.connectionRejected(.idle)
+                self.fail(requestID: 0, .unavailable, "idle for \(self.configuration.idleTimeout); closing")
+            }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    /// While draining, closes once nothing is in flight.
+    private func finishDrainIfIdle() {
+        guard self.draining, self.onPool == 0, self.waiting.isEmpty, self.burst.readableBytes == 0,
+            let context = self.context
+        else { return }
+        self.state = .closing
+        let channel = context.channel
+        context.writeAndFlush(Self.wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? WireError {
+            self.metrics.connectionRejected(.frame)
+            switch error {
+            case .frameTooLarge: self.fail(requestID: 0, .resourceExhausted, "\(error); closing")
+            case .malformed: self.fail(requestID: 0, .invalidArgument, "\(error); closing")
+            }
+        } else {
+            self.logger.debug("connection error", metadata: ["error": "\(error)"])
+            self.state = .closing
+            context.close(promise: nil)
+        }
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,196 @@
+import ArgumentParser
+import CallgateClient
+import CallgateWire
+import Foundation
+
+/// The options every command takes: where the server is, which key to use, and the output format.
+struct GlobalOptions: ParsableArguments {
+    /// The key file `callgated` writes on a fresh install, relative to the working directory.
+    static let defaultKeyFile = "./callgate-data/admin.key"
+
+    @Option(help: ArgumentHelp("Server host (env CALLGATE_HOST; default 127.0.0.1).", valueName: "host"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Server port (env CALLGATE_PORT; default 7420).", valueName: "port"))
+    var port: Int?
+
+    @Option(help: ArgumentHelp("API key (env CALLGATE_KEY).", valueName: "key"))
+    var key: String?
+
+    @Option(
+        name: .customLong("key-file"),
+        help: ArgumentHelp(
+            "File holding the API key (env CALLGATE_KEY_FILE; default \(defaultKeyFile) when it exists).",
+            valueName: "path"
+        )
+    )
+    var keyFile: String?
+
+    @Flag(help: "Print JSON instead of tables.")
+    var json = false
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    func resolvedHost() -> String {
+        if let host, !host.isEmpty { return host }
+        if let host = environment["CALLGATE_HOST"], !host.isEmpty { return host }
+        return "127.0.0.1"
+    }
+
+    func resolvedPort() throws -> Int {
+        if let port {
+            guard (1...65_535).contains(port) else { throw CLIError.usage("--port must be 1 to 65535, not \(port)") }
+            return port
+        }
+        if let text = environment["CALLGATE_PORT"], !text.isEmpty {
+            guard let port = Int(text), (1...65_535).contains(port) else {
+                throw CLIError.usage("CALLGATE_PORT must be a port number (1 to 65535), not '\(text)'")
+            }
+            return port
+        }
+        return 7420
+    }
+
+    /// The API key: --key, then CALLGATE_KEY, then --key-file / CALLGATE_KEY_FILE, then the default key file.
+    func resolvedKey() throws -> String {
+        if let key {
+            guard !key.isEmpty else { throw CLIError.usage("--key is empty") }
+            return key
+        }
+        if let key = environment["CALLGATE_KEY"], !key.isEmpty { return key }
+        if let path = keyFile ?? environment["CALLGATE_KEY_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            return try Self.readKey(from: path)
+        }
+        if FileManager.default.fileExists(atPath: Self.defaultKeyFile) {
+            return try Self.readKey(from: Self.defaultKeyFile)
+        }
+        throw CLIError(
+            code: "NO_API_KEY",
+            message: """
+                no API key: pass --key KEY or --key-file PATH, or set CALLGATE_KEY or CALLGATE_KEY_FILE \
+                (callgated writes the first admin key to \(Self.defaultKeyFile))
+                """,
+            exitCode: 2
+        )
+    }
+
+    private static func readKey(from path: String) throws -> String {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CLIError(code: "NO_API_KEY", message: "cannot read the key file \(path)", exitCode: 2)
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !key.isEmpty else {
+            throw CLIError(code: "NO_API_KEY", message: "the key file \(path) is empty", exitCode: 2)
+        }
+        return key
+    }
+
+    /// Connects and authenticates, runs `body`, and closes the connection.
+    func withClient<T>(_ body: (CallgateClient) async throws -> T) async throws -> T {
+        let host = resolvedHost()
+        let port = try resolvedPort()
+        let key = try resolvedKey()
+        let configuration = CallgateClientConfiguration(host: host, port: port, apiKey: key, clientName: "callgate-cli")
+        let client: CallgateClient
+        do {
+            client = try await CallgateClient.connect(configuration)
+        } catch {
+            var failure = CLIError(error)
+            if case .connectFailed = error.kind, !failure.message.contains(host) {
+                failure.message += " (\(host):\(port); is callgated running?)"
+            }
+            throw failure
+        }
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    /// Prints `json` with --json, else `text` (when not empty).
+    func emit(_ json: JSON, _ text: @autoclosure () -> String) {
+        if self.json {
+            print(json.rendered())
+        } else {
+            let text = text()
+            if !text.isEmpty { print(text) }
+        }
+    }
+}
+
+extension CallgateClient {
+    /// Sends one request and returns its result's payload, picked by `extract`.
+    func call<T>(
+        _ method: Wire.Request.Method,
+        timeout: Duration? = nil,
+        _ extract: (Wire.Response.Result) -> T?
+    ) async throws -> T {
+        let result: Wire.Response.Result
+        do {
+            result = try await send(method, timeout: timeout)
+        } catch {
+            throw CLIError(error)
+        }
+        if case .error(let status) = result { throw CLIError(status: status) }
+        guard let value = extract(result) else {
+            throw CLIError(code: "PROTOCOL_VIOLATION", message: "the server answered with an unexpected result")
+        }
+        return value
+    }
+}
+
+/// Reads pages from a cursor-paged list.
+///
+/// Without `limit` and `all`, one page of the server's default size; with `limit`, up to that many items;
+/// with `all`, every page. Returns the items and the cursor of the next page (empty when there is none).
+func collectPages<T>(
+    limit: Int?,
+    all: Bool,
+    cursor: String?,
+    _ fetch: (_ cursor: String, _ pageSize: UInt32) async throws -> (items: [T], next: String)
+) async throws -> (items: [T], next: String) {
+    var items: [T] = []
+    var cursor = cursor ?? ""
+    while true {
+        let pageSize: UInt32
+        if all {
+            pageSize = 1000
+        } else if let limit {
+            pageSize = UInt32(min(1000, max(1, limit - items.count)))
+        } else {
+            pageSize = 0
+        }
+        let page = try await fetch(cursor, pageSize)
+        items += page.items
+        cursor = page.next
+        if cursor.isEmpty || page.items.isEmpty { break }
+        if !all {
+            guard let limit, items.count < limit else { break }
+        }
+    }
+    if let limit, !all, items.count > limit { items.removeLast(items.count - limit) }
+    return (items, cursor)
+}
+
+/// Tells the user there is more to read (human output only).
+func noteMore(_ next: String, _ global: GlobalOptions) {
+    if !next.isEmpty && !global.json {
+        writeToStandardError("more: repeat with --cursor \(next) (or --all)\n")
+    }
+}
+
+/// `a,b, c` → `["a", "b", "c"]`; empty items dropped.
+func splitList(_ text: String?) -> [String] {
+    guard let text else { return [] }
+    return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+/// `us, ca` → `["US", "CA"]`.
+func splitCountries(_ text: String?) -> [String] { splitList(text).map { $0.uppercased() } }

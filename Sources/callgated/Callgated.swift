@@ -1,0 +1,121 @@
+public import ArgumentParser
+import CallgateServer
+public import CallgateStore
+public import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `callgated`: the Callgate server.
+@main
+struct Callgated: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "callgated",
+        abstract: "The Callgate server: may this agent call this destination now, and from which number?",
+        discussion: """
+            On first start in an empty data directory it creates the database, one organization and its \
+            first admin key, written to <data-dir>/admin.key (readable by you only).
+            """
+    )
+
+    @Option(help: "Data directory (database and first admin key).")
+    var dataDir = "callgate-data"
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Client port (0 picks a free one).")
+    var port = 7420
+
+    @Option(help: "Prometheus metrics port; 'off' disables it.")
+    var metricsPort = "9420"
+
+    @Option(
+        help:
+            "commit: a reply leaves after its change is on disk; async: replies first (a crash may lose the last group)."
+    )
+    var durability = StoreConfiguration.Durability.commit
+
+    @Option(name: .customLong("sync"), help: "SQLite synchronous mode: normal or full.")
+    var synchronous = StoreConfiguration.Synchronous.normal
+
+    @Option(help: "Name of the organization created on first start.")
+    var organizationName = "Default"
+
+    @Option(help: "IANA time zone of the organization created on first start.")
+    var timeZone = "UTC"
+
+    @Option(help: "Largest frame in bytes.")
+    var maxFrameBytes = 1 << 20
+
+    @Option(help: "Most open connections.")
+    var maxConnections = 1024
+
+    @Option(help: "Seconds a connection may stay silent before it is closed.")
+    var idleTimeout = 300
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = Logger.Level.info
+
+    mutating func run() async throws {
+        let level = self.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "callgated")
+
+        var configuration = ServerConfiguration()
+        configuration.host = self.host
+        configuration.port = self.port
+        configuration.maximumFrameBytes = self.maxFrameBytes
+        configuration.maximumConnections = self.maxConnections
+        configuration.idleTimeout = .seconds(self.idleTimeout)
+        if self.metricsPort == "off" {
+            configuration.metricsPort = nil
+        } else if let port = Int(self.metricsPort) {
+            configuration.metricsPort = port
+        } else {
+            throw ValidationError("--metrics-port must be a port number or 'off'")
+        }
+
+        let directory = DataDirectory(path: self.dataDir)
+        let (store, firstStart) = try await directory.open(
+            durability: self.durability,
+            synchronous: self.synchronous,
+            organizationName: self.organizationName,
+            timeZone: self.timeZone
+        )
+        let report = store.loadReport
+        logger.notice(
+            "store opened",
+            metadata: [
+                "path": "\(directory.databasePath)",
+                "organizations": "\(report.organizations)",
+                "numbers": "\(report.numbers)",
+                "agents": "\(report.agents)",
+                "seconds": "\(report.seconds)",
+            ]
+        )
+        if let firstStart {
+            logger.notice(
+                "first start: created organization '\(firstStart.organizationName)' (\(firstStart.timeZone)); its admin key is in \(firstStart.adminKeyPath) (mode 0600)"
+            )
+        }
+        if self.durability == .async {
+            logger.warning(
+                "durability async: replies leave before their changes are on disk; a crash may lose the last group of changes"
+            )
+        }
+        let server = CallgateServer(store: store, configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        defer { store.close() }
+        try await group.run()
+    }
+}
+
+extension StoreConfiguration.Durability: ExpressibleByArgument {}
+extension StoreConfiguration.Synchronous: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
