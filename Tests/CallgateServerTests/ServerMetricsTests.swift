@@ -119,7 +119,10 @@ import Testing
         let port = running.boundPort
         #expect(port > 0)
 
-        let scrape = try await HTTP.exchange(port: port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let scrape = try await HTTP.exchange(
+            port: port,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         #expect(scrape.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(scrape.lowercased().contains("content-type: text/plain; version=0.0.4"))
         #expect(scrape.contains(#"callgate_decisions_total{result="ALLOW"} 1"#))
