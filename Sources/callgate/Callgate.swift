@@ -93,6 +93,11 @@ struct CLIError: Error {
     }
 }
 
+/// Unbuffered, so that it interleaves with standard error in order.
+func writeToStandardOutput(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
 func writeToStandardError(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
 }

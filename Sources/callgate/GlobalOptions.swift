@@ -117,10 +117,10 @@ struct GlobalOptions: ParsableArguments {
     /// Prints `json` with --json, else `text` (when not empty).
     func emit(_ json: JSON, _ text: @autoclosure () -> String) {
         if self.json {
-            print(json.rendered())
+            writeToStandardOutput(json.rendered() + "\n")
         } else {
             let text = text()
-            if !text.isEmpty { print(text) }
+            if !text.isEmpty { writeToStandardOutput(text + "\n") }
         }
     }
 }
@@ -180,9 +180,9 @@ func collectPages<T>(
 }
 
 /// Tells the user there is more to read (human output only).
-func noteMore(_ next: String, _ global: GlobalOptions) {
+func noteMore(_ next: String, _ global: GlobalOptions, alternative: String = "--all") {
     if !next.isEmpty && !global.json {
-        writeToStandardError("more: repeat with --cursor \(next) (or --all)\n")
+        writeToStandardError("more: repeat with --cursor \(next) (or \(alternative))\n")
     }
 }
 

@@ -88,7 +88,7 @@ struct AuditLog: AsyncParsableCommand {
             ])
         }
         global.emit(json, entries.isEmpty ? "(no entries)" : table.rendered())
-        noteMore(next, global)
+        noteMore(next, global, alternative: "a larger --limit")
     }
 }
 

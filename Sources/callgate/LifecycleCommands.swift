@@ -278,7 +278,7 @@ struct Pick: AsyncParsableCommand {
                 ("reservation token", String(picked.reservationToken)),
                 ("expires at", Times.local(picked.reservationExpiresAtMs)),
             ])
-            text += "\nassign it with: callgate assign \(picked.number?.number ?? "NUMBER") AGENT "
+            text += "\nassign it with: callgate assign \(picked.number?.number ?? "NUMBER") \(agent ?? "AGENT") "
             text += "--reservation \(picked.reservationToken)"
         }
         global.emit(json, text)
