@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Pure: no NIO, no SQLite, no sockets. Every decision of the product lives here.
@@ -52,7 +53,7 @@ let package = Package(
         .target(
             name: "CallgateServer",
             dependencies: [
-                "CallgateCore", "CallgateStore", "CallgateWire",
+                "CallgateCore", "CallgateStore", "CallgateWire", "CCallgateProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,10 +81,20 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The load generator: a lean NIO client of its own for the hot loop, CallgateClient for seeding.
+        .target(
+            name: "CallgateLoad",
+            dependencies: [
+                "CallgateWire", "CallgateClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "callgate",
             dependencies: [
-                "CallgateClient", "CallgateWire",
+                "CallgateClient", "CallgateWire", "CallgateLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -99,9 +110,18 @@ let package = Package(
         .testTarget(
             name: "CallgateWireTests",
             dependencies: [
-                "CallgateWire",
+                "CallgateWire", "CCallgateProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "CallgateLoadTests",
+            dependencies: [
+                "CallgateLoad", "CallgateWire", "CallgateClient", "CallgateServer", "CallgateStore", "CallgateCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

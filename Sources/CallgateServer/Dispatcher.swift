@@ -40,13 +40,23 @@ package final class Dispatcher: Sendable {
     package let store: Store
     package let sessions: SessionRegistry
     package let durability: StoreConfiguration.Durability
-    private let decisions = Atomic<UInt64>(0)
-    private let allows = Atomic<UInt64>(0)
+    /// Each organization's decision counts, for its `stats` (nothing crosses organizations).
+    private let tallies = Locked<[OrganizationID: DecisionTally]>([:])
 
     package init(store: Store, sessions: SessionRegistry) {
         self.store = store
         self.sessions = sessions
         self.durability = store.configuration.durability
+    }
+
+    /// An organization's decision counts, made on first use. A session looks its tally up once, at hello.
+    package func tally(for organization: OrganizationID) -> DecisionTally {
+        self.tallies.withLock { tallies in
+            if let tally = tallies[organization] { return tally }
+            let tally = DecisionTally()
+            tallies[organization] = tally
+            return tally
+        }
     }
 
     /// Whether a method is cheap and bounded enough to run on the connection's event loop.
@@ -308,8 +318,8 @@ package final class Dispatcher: Sendable {
                         reserved: UInt32(clamping: counts.reserved),
                         assigned: UInt32(clamping: counts.assigned),
                         agents: UInt32(clamping: counts.agents),
-                        decisions: self.decisions.load(ordering: .relaxed),
-                        allows: self.allows.load(ordering: .relaxed),
+                        decisions: p.tally.decisions.load(ordering: .relaxed),
+                        allows: p.tally.allows.load(ordering: .relaxed),
                         connections: UInt32(clamping: self.sessions.count),
                         durability: self.durability.rawValue,
                         writerBatches: UInt64(writer.batches),
@@ -328,7 +338,46 @@ package final class Dispatcher: Sendable {
     // MARK: - The hot path
 
     private func authorizeCall(_ r: Wire.AuthorizeCallRequest, _ p: Principal) throws(CallgateError) -> Reply {
-        var agent = r.agentID
+        let (answer, ticket) = try self.authorizeCall(
+            agent: r.agentID,
+            destination: r.destination,
+            from: r.fromNumber,
+            dryRun: r.dryRun,
+            p
+        )
+        return Reply(
+            .authorizeCall(
+                Wire.AuthorizeCallResponse(
+                    verdict: answer.allowed ? .allow : .deny,
+                    reason: Wire.DenyReason(rawValue: answer.reason) ?? .unspecified,
+                    callerID: answer.callerIDDigits == 0 ? "" : "+\(answer.callerIDDigits)",
+                    destinationCountry: answer.destinationCountry,
+                    count: answer.count,
+                    limit: answer.limit,
+                    remaining: answer.remaining,
+                    resetsAtMs: answer.resetsAtMilliseconds
+                )
+            ),
+            ticket: ticket
+        )
+    }
+
+    /// AuthorizeCall for the hot path: takes the request's strings, returns machine words.
+    ///
+    /// An agent key may only authorize for its own agent (an empty agent id means its own). A
+    /// destination that does not parse is a DENY `INVALID_DESTINATION`, not an error; a caller ID that
+    /// does not parse is `INVALID_ARGUMENT`.
+    package func authorizeCall(
+        agent requested: String,
+        destination: String,
+        from: String,
+        dryRun: Bool,
+        _ p: Principal
+    ) throws(CallgateError) -> (AuthorizeCallAnswer, ChangeTicket?) {
+        guard AccessPolicy.allowsAuthorizeCall(p.role) else {
+            throw CallgateError(.permissionDenied, "a \(p.role) key may not call authorize_call")
+        }
+        var agent = requested
         if let bound = p.boundAgent {
             if agent.isEmpty {
                 agent = bound
@@ -337,35 +386,32 @@ package final class Dispatcher: Sendable {
             }
         }
         guard !agent.isEmpty else { throw CallgateError(.invalidArgument, "agent_id is required") }
-        var from: PhoneNumber?
-        if !r.fromNumber.isEmpty { from = try Self.number(r.fromNumber, field: "from_number") }
+        var fromNumber: PhoneNumber?
+        if !from.isEmpty { fromNumber = try Self.number(from, field: "from_number") }
         let decision: CallDecision
-        if let destination = try? PhoneNumber.parse(r.destination) {
+        if let number = try? PhoneNumber.parse(destination) {
             decision = try p.organization.authorizeCall(
                 agent: agent,
-                destination: destination,
-                from: from,
-                dryRun: r.dryRun
+                destination: number,
+                from: fromNumber,
+                dryRun: dryRun
             )
         } else {
-            decision = .deny(.invalidDestination, resetsAt: p.organization.today.end, callerID: from)
+            decision = .deny(.invalidDestination, resetsAt: p.organization.today.end, callerID: fromNumber)
         }
-        self.decisions.add(1, ordering: .relaxed)
-        if decision.isAllowed, !r.dryRun { self.allows.add(1, ordering: .relaxed) }
-        return Reply(.authorizeCall(Self.answer(decision)), ticket: decision.ticket)
-    }
-
-    package static func answer(_ d: CallDecision) -> Wire.AuthorizeCallResponse {
-        Wire.AuthorizeCallResponse(
-            verdict: d.isAllowed ? .allow : .deny,
-            reason: d.denyReason.map { Wire.DenyReason(rawValue: Int32($0.rawValue)) ?? .unspecified } ?? .unspecified,
-            callerID: d.callerID?.e164 ?? "",
-            destinationCountry: d.destinationCountry?.code ?? "",
-            count: d.count,
-            limit: d.limit,
-            remaining: d.remaining,
-            resetsAtMs: d.resetsAt.milliseconds
+        p.tally.decisions.add(1, ordering: .relaxed)
+        if decision.isAllowed, !dryRun { p.tally.allows.add(1, ordering: .relaxed) }
+        let answer = AuthorizeCallAnswer(
+            allowed: decision.isAllowed,
+            reason: Int32(decision.denyReason?.rawValue ?? 0),
+            callerIDDigits: decision.callerID?.digits ?? 0,
+            destinationCountry: decision.destinationCountry?.code ?? "",
+            count: decision.count,
+            limit: decision.limit,
+            remaining: decision.remaining,
+            resetsAtMilliseconds: decision.resetsAt.milliseconds
         )
+        return (answer, decision.ticket)
     }
 
     private func pickNumber(_ r: Wire.PickNumberRequest, _ p: Principal) throws(CallgateError) -> Reply {
@@ -640,4 +686,12 @@ package final class Dispatcher: Sendable {
     private static func numberNotFound(_ number: PhoneNumber) -> CallgateError {
         CallgateError(.notFound, "no number \(number) in this organization")
     }
+}
+
+/// AuthorizeCall decisions and ALLOWs of one organization since the server started.
+package final class DecisionTally: Sendable {
+    let decisions = Atomic<UInt64>(0)
+    let allows = Atomic<UInt64>(0)
+
+    package init() {}
 }

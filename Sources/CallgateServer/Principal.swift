@@ -6,10 +6,13 @@ package import CallgateWire
 package struct Principal: Sendable {
     package let key: APIKeyRecord
     package let organization: Organization
+    /// The organization's decision counts (``Dispatcher/tally(for:)``), looked up once per session.
+    package let tally: DecisionTally
 
-    package init(key: APIKeyRecord, organization: Organization) {
+    package init(key: APIKeyRecord, organization: Organization, tally: DecisionTally) {
         self.key = key
         self.organization = organization
+        self.tally = tally
     }
 
     package var role: Role { self.key.role }
@@ -31,7 +34,7 @@ package enum AccessPolicy {
         case .hello:
             return true
         case .authorizeCall:
-            return role != .manager
+            return Self.allowsAuthorizeCall(role)
         case .pickNumber:
             return role == .admin || role == .dialer
         case .listNumbers, .getNumber, .listAssignments:
@@ -45,6 +48,10 @@ package enum AccessPolicy {
             return role == .admin
         }
     }
+
+    /// AuthorizeCall's rule alone, for the hot path.
+    @inline(__always)
+    package static func allowsAuthorizeCall(_ role: Role) -> Bool { role != .manager }
 
     package static func denied(_ role: Role, _ method: Wire.Request.Method) -> CallgateError {
         CallgateError(.permissionDenied, "a \(role) key may not call \(method.name)")

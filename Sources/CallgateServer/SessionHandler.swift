@@ -1,3 +1,4 @@
+import CCallgateProto
 import CallgateCore
 import CallgateStore
 import CallgateWire
@@ -50,6 +51,7 @@ final class SessionHandler: ChannelInboundHandler {
     private var slowReaderTimer: Scheduled<Void>?
     private let waitsForCommit: Bool
     private var admitted = false
+    private let arena = UnpackArena()
 
     init(
         dispatcher: Dispatcher,
@@ -130,14 +132,29 @@ final class SessionHandler: ChannelInboundHandler {
         case .authenticated(let p):
             principal = p
         }
-        let request: Wire.Request
-        do {
-            request = try Wire.Request.decode(frame)
-        } catch {
+        let started = Self.monotonicNanoseconds()
+        // protobuf-c unpacks into the connection's arena; AuthorizeCall is answered straight from the C
+        // struct (no Swift message, no heap), everything else becomes a `Wire.Request`.
+        let decoded: Wire.Request?? = frame.withUnsafeReadableBytes { bytes -> Wire.Request?? in
+            guard let message = self.arena.unpackRequest(bytes) else { return .none }
+            defer { self.arena.release(message) }
+            let c = message.pointee
+            if c.method_case == CALLGATE__V1__REQUEST__METHOD_AUTHORIZE_CALL, let call = c.authorize_call {
+                self.authorizeCall(c.request_id, call.pointee, principal, started: started)
+                return .some(nil)
+            }
+            return .some(Wire.Request(c: message))
+        }
+        guard let decoded else {
             self.metrics.connectionRejected(.frame)
-            self.fail(requestID: 0, .invalidArgument, "\(error); closing")
+            self.fail(
+                requestID: 0,
+                .invalidArgument,
+                "frame of \(frame.readableBytes) bytes is not a valid request; closing"
+            )
             return
         }
+        guard let request = decoded else { return }
         guard let method = request.method else {
             self.append(
                 request.requestID,
@@ -147,7 +164,6 @@ final class SessionHandler: ChannelInboundHandler {
             )
             return
         }
-        let started = Self.monotonicNanoseconds()
         if Dispatcher.runsInline(method) {
             let reply = self.dispatcher.handle(method, principal)
             if case .authorizeCall(let answer) = reply.result {
@@ -176,6 +192,36 @@ final class SessionHandler: ChannelInboundHandler {
             }
         }
     }
+
+    /// The hot path: AuthorizeCall from the unpacked C struct to the encoded reply.
+    private func authorizeCall(
+        _ requestID: UInt64,
+        _ call: Callgate__V1__AuthorizeCallRequest,
+        _ principal: Principal,
+        started: UInt64
+    ) {
+        do throws(CallgateError) {
+            let (answer, ticket) = try self.dispatcher.authorizeCall(
+                agent: CArena.string(call.agent_id),
+                destination: CArena.string(call.destination),
+                from: CArena.string(call.from_number),
+                dryRun: call.dry_run != 0,
+                principal
+            )
+            self.metrics.decision(answer.allowed ? nil : DenyReason(rawValue: UInt8(clamping: answer.reason)))
+            Wire.encodeAuthorizeCallResponse(requestID: requestID, answer, into: &self.burst)
+            if let ticket, self.waitsForCommit { self.burstTicket = max(self.burstTicket ?? ticket, ticket) }
+            self.metrics.requestFinished(
+                methodIndex: Self.authorizeCallIndex,
+                code: .ok,
+                nanoseconds: Self.monotonicNanoseconds() &- started
+            )
+        } catch {
+            self.append(requestID, .error(error), methodIndex: Self.authorizeCallIndex, started: started)
+        }
+    }
+
+    private static let authorizeCallIndex = Wire.Request.Method.authorizeCall(Wire.AuthorizeCallRequest()).index
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.releaseBurst()
@@ -213,7 +259,11 @@ final class SessionHandler: ChannelInboundHandler {
             return
         }
         self.helloTimer?.cancel()
-        let principal = Principal(key: key, organization: organization)
+        let principal = Principal(
+            key: key,
+            organization: organization,
+            tally: self.dispatcher.tally(for: organization.id)
+        )
         self.state = .authenticated(principal)
         if let channel = self.context?.channel { self.dispatcher.sessions.authenticated(channel, keyID: key.id) }
         // A revocation between authenticate() and registering the session would be missed; check again.

@@ -176,8 +176,13 @@ import Testing
         // A connection still open when the server stops is closed by stop().
         let slow = MetricsHTTPServer(port: 0, metrics: ServerMetrics(), health: { true }, logger: Logger(label: "t"))
         let second = try await slow.start(group: MultiThreadedEventLoopGroup.singleton)
-        async let reply = HTTP.exchange(port: second.boundPort, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        try await Task.sleep(for: .milliseconds(200))
+        let (answered, signal) = AsyncStream.makeStream(of: Void.self)
+        async let reply = HTTP.exchange(port: second.boundPort, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n") {
+            signal.yield()
+        }
+        // Stop only once the answer has arrived, so the connection is open and idle, not still connecting.
+        var waiter = answered.makeAsyncIterator()
+        _ = await waiter.next()
         let stopped = ContinuousClock.now
         await second.stop()
         #expect(try await reply.hasPrefix("HTTP/1.1 200 OK\r\n"))
@@ -188,7 +193,11 @@ import Testing
 
 /// A raw HTTP exchange: writes `request`, reads until the server closes the connection.
 private enum HTTP {
-    static func exchange(port: Int, _ request: String) async throws -> String {
+    static func exchange(
+        port: Int,
+        _ request: String,
+        onFirstChunk: @Sendable () -> Void = {}
+    ) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -199,6 +208,7 @@ private enum HTTP {
             try await outbound.write(ByteBuffer(string: request))
             var response = ""
             for try await chunk in inbound {
+                if response.isEmpty { onFirstChunk() }
                 response += String(buffer: chunk)
             }
             return response
