@@ -353,15 +353,23 @@ final class SessionHandler: ChannelInboundHandler {
     }
 
     /// Answers an error and closes the connection once it is written.
+    ///
+    /// The server closes its sending side first and reads (and drops) what the client still sends for
+    /// up to a second: closing a socket with unread input makes the kernel send a reset, which can
+    /// overtake the error reply on a real network.
     private func fail(requestID: UInt64, _ code: Wire.StatusCode, _ message: String) {
         guard let context = self.context else { return }
-        if case .closing = self.state, !context.channel.isActive { return }
+        if case .closing = self.state { return }
         self.state = .closing
         self.helloTimer?.cancel()
         var buffer = context.channel.allocator.buffer(capacity: 64 + message.utf8.count)
         Wire.Response.error(requestID, code, message).encodeFrame(into: &buffer)
         let channel = context.channel
-        context.writeAndFlush(Self.wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(Self.wrapOutboundOut(buffer)).whenComplete { _ in
+            channel.close(mode: .output).whenComplete { _ in
+                channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+            }
+        }
     }
 
     // MARK: - Backpressure, idleness, events
