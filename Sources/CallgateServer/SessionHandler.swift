@@ -46,6 +46,23 @@ final class SessionHandler: ChannelInboundHandler {
     private var waiting = CircularBuffer<(ticket: ChangeTicket, replies: ByteBuffer)>()
     /// Requests on the thread pool.
     private var onPool = 0
+    /// Bytes of replies parked until their commit.
+    private var parkedBytes = 0
+    /// Why reading from the client is paused (any reason pauses it).
+    private var pause = ReadPause()
+
+    private struct ReadPause {
+        /// The socket's send buffer is above the watermark: the client does not read.
+        var unwritable = false
+        /// Too many replies are parked waiting for a commit.
+        var parked = false
+        /// Too many requests of this connection are on the thread pool.
+        var pool = false
+        var any: Bool { self.unwritable || self.parked || self.pool }
+    }
+
+    /// Requests of one connection on the thread pool at most before reading pauses.
+    private static let maximumOnPool = 64
     private var draining = false
     private var helloTimer: Scheduled<Void>?
     private var slowReaderTimer: Scheduled<Void>?
@@ -174,6 +191,7 @@ final class SessionHandler: ChannelInboundHandler {
             self.append(request.requestID, reply, methodIndex: method.index, started: started)
         } else {
             self.onPool += 1
+            if self.onPool >= Self.maximumOnPool { self.updatePause { $0.pool = true } }
             let dispatcher = self.dispatcher
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let id = request.requestID
@@ -182,6 +200,9 @@ final class SessionHandler: ChannelInboundHandler {
             }.whenComplete { result in
                 let handler = bound.value
                 handler.onPool -= 1
+                if handler.pause.pool, handler.onPool < Self.maximumOnPool / 2 {
+                    handler.updatePause { $0.pool = false }
+                }
                 let reply: Reply
                 switch result {
                 case .success(let r): reply = r
@@ -315,6 +336,8 @@ final class SessionHandler: ChannelInboundHandler {
         self.burstTicket = nil
         if let ticket, !self.dispatcher.store.writer.isCommitted(ticket) {
             self.waiting.append((ticket, replies))
+            self.parkedBytes += replies.readableBytes
+            if self.parkedBytes > self.configuration.outboundHighWatermark { self.updatePause { $0.parked = true } }
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let eventLoop = context.eventLoop
             self.dispatcher.store.writer.whenCommitted(ticket) { error in
@@ -328,6 +351,7 @@ final class SessionHandler: ChannelInboundHandler {
             let last = self.waiting.removeLast()
             var merged = last.replies
             var replies = replies
+            self.parkedBytes += replies.readableBytes
             merged.writeBuffer(&replies)
             self.waiting.append((last.ticket, merged))
         }
@@ -345,10 +369,14 @@ final class SessionHandler: ChannelInboundHandler {
         var wrote = false
         while let first = self.waiting.first, first.ticket <= ticket {
             self.waiting.removeFirst()
+            self.parkedBytes -= first.replies.readableBytes
             context.write(Self.wrapOutboundOut(first.replies), promise: nil)
             wrote = true
         }
         if wrote { context.flush() }
+        if self.pause.parked, self.parkedBytes <= self.configuration.outboundHighWatermark / 2 {
+            self.updatePause { $0.parked = false }
+        }
         self.finishDrainIfIdle()
     }
 
@@ -378,11 +406,11 @@ final class SessionHandler: ChannelInboundHandler {
         if context.channel.isWritable {
             self.slowReaderTimer?.cancel()
             self.slowReaderTimer = nil
-            if !self.draining { context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
+            self.updatePause { $0.unwritable = false }
         } else {
             // Stop reading requests from a client that does not read its replies, and cut it off if it
             // stays that way.
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            self.updatePause { $0.unwritable = true }
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             self.slowReaderTimer = context.eventLoop.scheduleTask(in: .init(self.configuration.slowReaderTimeout)) {
                 let handler = bound.value
@@ -416,6 +444,15 @@ final class SessionHandler: ChannelInboundHandler {
         } else {
             context.fireUserInboundEventTriggered(event)
         }
+    }
+
+    /// Changes a reason to pause reading and turns `autoRead` off or back on when the answer changes.
+    private func updatePause(_ change: (inout ReadPause) -> Void) {
+        let before = self.pause.any
+        change(&self.pause)
+        let after = self.pause.any
+        guard before != after, !self.draining, let channel = self.context?.channel else { return }
+        channel.setOption(ChannelOptions.autoRead, value: !after).whenFailure { _ in }
     }
 
     /// While draining, closes once nothing is in flight.
