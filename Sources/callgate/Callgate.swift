@@ -16,7 +16,7 @@ struct Callgate: AsyncParsableCommand {
             """,
         subcommands: [
             Numbers.self, Agents.self, Assign.self, Release.self, Assignments.self, Authorize.self, Pick.self,
-            Reset.self, History.self, Timeline.self, Keys.self, Stats.self,
+            Reset.self, History.self, Timeline.self, Keys.self, Stats.self, LoadCommand.self,
         ]
     )
 
