@@ -112,6 +112,14 @@ extension PhoneNumber {
     ///
     /// - Throws: ``PhoneNumberError`` with the reason.
     public static func parse(_ text: String, defaultRegion: Country? = nil) throws(PhoneNumberError) -> PhoneNumber {
+        // What dialers send: canonical E.164, "+" and digits only. One pass over the UTF-8 bytes.
+        if let canonical = Self.canonicalDigits(text) {
+            guard let number = PhoneNumber(digits: canonical.digits), number.digitCount == canonical.count else {
+                throw .unknownCountryCode
+            }
+            try number.validatePossible()
+            return number
+        }
         var input = Substring(text)
         if input.utf8.count >= 4, input.prefix(4).lowercased() == "tel:" {
             input = input.dropFirst(4)
@@ -174,6 +182,22 @@ extension PhoneNumber {
         guard let number = PhoneNumber(digits: digits), number.digitCount == count else { throw .unknownCountryCode }
         try number.validatePossible()
         return number
+    }
+
+    /// The digits of `+` followed by 1…15 ASCII digits (no leading zero), or `nil` for any other text.
+    @inline(__always)
+    static func canonicalDigits(_ text: String) -> (digits: UInt64, count: Int)? {
+        var utf8 = text.utf8.makeIterator()
+        guard utf8.next() == UInt8(ascii: "+") else { return nil }
+        var digits: UInt64 = 0
+        var count = 0
+        while let byte = utf8.next() {
+            let value = byte &- UInt8(ascii: "0")
+            guard value < 10, count < PhoneNumber.maximumDigitCount, count > 0 || value != 0 else { return nil }
+            digits = digits &* 10 &+ UInt64(value)
+            count += 1
+        }
+        return count > 0 ? (digits, count) : nil
     }
 
     /// Checks that the number has a known calling code and a possible national length.
