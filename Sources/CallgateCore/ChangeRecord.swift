@@ -29,6 +29,9 @@ public enum ChangeEvent: Sendable {
     indirect case numberUpdated(before: NumberRecord, after: NumberRecord)
     /// Numbers deleted together (all or nothing).
     indirect case numbersDeleted([NumberRecord])
+    /// A bulk import, applied all or nothing: the numbers it added and the ones whose attributes it
+    /// changed (as they were before and after).
+    indirect case numbersImported(added: [NumberRecord], updated: [(before: NumberRecord, after: NumberRecord)])
     indirect case agentUpserted(before: AgentRecord?, after: AgentRecord)
     indirect case reserved(number: PhoneNumber, Reservation)
     /// A reservation was cancelled (released) before it expired.
@@ -48,6 +51,7 @@ public enum ChangeEvent: Sendable {
         case .numberAdded: return "number.add"
         case .numberUpdated: return "number.update"
         case .numbersDeleted: return "number.delete"
+        case .numbersImported: return "number.import"
         case .agentUpserted: return "agent.upsert"
         case .reserved: return "reserve"
         case .reservationCancelled: return "reservation.cancel"

@@ -6,83 +6,6 @@ public enum PickMode: Sendable, Hashable {
     case assign(agent: String, terms: AssignmentTerms)
 }
 
-/// Criteria for PickNumber and for listing numbers. Every set field must match.
-public struct NumberCriteria: Sendable, Hashable {
-    public var country: Country?
-    /// Leading digits of the E.164 number after `+`, e.g. `1415` (area code 415) or `4420`.
-    public var prefix: String?
-    /// A tag (pool, department, campaign) the number must carry; case-insensitive.
-    public var tag: String?
-    /// Substring of the location; case-insensitive.
-    public var location: String?
-    public var capabilities: Capabilities?
-    /// Provider; case-insensitive.
-    public var provider: String?
-    /// Free text matched against the number's digits, provider, location, tags and type.
-    public var text: String?
-
-    public init(
-        country: Country? = nil,
-        prefix: String? = nil,
-        tag: String? = nil,
-        location: String? = nil,
-        capabilities: Capabilities? = nil,
-        provider: String? = nil,
-        text: String? = nil
-    ) {
-        self.country = country
-        self.prefix = prefix
-        self.tag = tag
-        self.location = location
-        self.capabilities = capabilities
-        self.provider = provider
-        self.text = text
-    }
-
-    /// Checks the fields; a prefix must be digits.
-    func validated() throws(CallgateError) -> NumberCriteria {
-        var copy = self
-        if let prefix = self.prefix {
-            let digits = prefix.filter { $0 != "+" && $0 != " " }
-            guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber)
-            else {
-                throw CallgateError(.invalidArgument, "prefix must be 1 to 15 digits, got '\(prefix)'")
-            }
-            copy.prefix = digits
-        }
-        copy.tag = self.tag?.lowercased()
-        copy.location = self.location?.lowercased()
-        copy.provider = self.provider?.lowercased()
-        copy.text = self.text?.lowercased()
-        return copy
-    }
-
-    /// Whether the number's digits start with `prefix` (validated digits), compared as integers: no
-    /// string is built per number while the pool is scanned under its lock.
-    static func number(_ number: PhoneNumber, startsWith prefix: String) -> Bool {
-        let count = number.digitCount
-        let length = prefix.utf8.count
-        guard length <= count, let value = UInt64(prefix) else { return false }
-        return number.digits / pow10(count - length) == value
-    }
-
-    /// Whether a number matches (criteria must be ``validated()``).
-    func matches(_ number: PhoneNumber, _ a: NumberAttributes) -> Bool {
-        if let country = self.country, a.country != country { return false }
-        if let prefix = self.prefix, !Self.number(number, startsWith: prefix) { return false }
-        if let tag = self.tag, !a.tags.contains(where: { $0.lowercased() == tag }) { return false }
-        if let location = self.location, !a.location.lowercased().contains(location) { return false }
-        if let caps = self.capabilities, !a.capabilities.isSuperset(of: caps) { return false }
-        if let provider = self.provider, a.provider.lowercased() != provider { return false }
-        if let text = self.text {
-            let haystack = ([String(number.digits), a.provider, a.location, a.numberType] + a.tags)
-                .joined(separator: " ").lowercased()
-            if !haystack.contains(text) { return false }
-        }
-        return true
-    }
-}
-
 /// The result of PickNumber.
 public struct PickResult: Sendable, Hashable {
     public var number: NumberRecord
@@ -303,7 +226,7 @@ extension Organization {
         mode: PickMode,
         actor: Actor
     ) throws(CallgateError) -> PickResult {
-        let criteria = try criteria.validated()
+        let matcher = try criteria.validated()
         switch mode {
         case .reserve(let seconds, _):
             guard seconds > 0, seconds <= 7 * 86_400 else {
@@ -317,13 +240,23 @@ extension Organization {
         let day = self.day.window(containing: now)
         return try self.pool.withLock { (pool) throws(CallgateError) -> PickResult in
             var best: (number: PhoneNumber, releasedAt: Int64)?
-            for (number, entry) in pool.numbers
-            where entry.attributes.status == .active && entry.isAvailable(at: now)
-                && criteria.matches(number, entry.attributes)
-            {
+            func consider(_ number: PhoneNumber, _ entry: inout NumberEntry) -> Bool {
+                guard entry.attributes.status == .active, entry.isAvailable(at: now),
+                    matcher.matches(number, entry.attributes)
+                else { return true }
                 let released = entry.releasedAt?.milliseconds ?? Int64.min
-                if let b = best, (b.releasedAt, b.number.digits) <= (released, number.digits) { continue }
+                if let b = best, (b.releasedAt, b.number.digits) <= (released, number.digits) { return true }
                 best = (number, released)
+                return true
+            }
+            if matcher.ranges != nil {
+                // Prefix, area code or pattern: only the numbers in those ranges of the order.
+                pool.scan(matcher.ranges, after: nil, digits: matcher.matchesDigits, consider)
+            } else {
+                for (number, entry) in pool.numbers {
+                    var entry = entry
+                    _ = consider(number, &entry)
+                }
             }
             guard let number = best?.number, var entry = pool.numbers[number] else {
                 throw CallgateError(.notFound, "no available active number matches the criteria")

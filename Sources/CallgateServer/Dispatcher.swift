@@ -111,7 +111,13 @@ package final class Dispatcher: Sendable {
             let record = try org.addNumber(try Self.numberInput(r), actor: p.actor)
             return self.changed(.addNumber(self.numberInfo(record, org)))
         case .importNumbers(let r):
-            return self.changed(.importNumbers(try CSVImport.run(r, org, actor: p.actor)))
+            let report = try org.importNumbers(
+                csv: r.csv,
+                defaultProvider: r.defaultProvider.isEmpty ? nil : r.defaultProvider,
+                dryRun: r.dryRun,
+                actor: p.actor
+            )
+            return Reply(.importNumbers(Self.importResponse(report)), ticket: report.ticket)
         case .listNumbers(let r):
             return Reply(.listNumbers(try self.listNumbers(r, p)))
         case .getNumber(let r):
@@ -634,7 +640,27 @@ package final class Dispatcher: Sendable {
             location: c.location.isEmpty ? nil : c.location,
             capabilities: try Self.capabilities(c.capabilities),
             provider: c.provider.isEmpty ? nil : c.provider,
-            text: c.text.isEmpty ? nil : c.text
+            text: c.text.isEmpty ? nil : c.text,
+            areaCode: c.areaCode.isEmpty ? nil : c.areaCode,
+            pattern: c.pattern.isEmpty ? nil : c.pattern
+        )
+    }
+
+    package static func importResponse(_ report: ImportReport) -> Wire.ImportNumbersResponse {
+        Wire.ImportNumbersResponse(
+            rows: report.rows.map {
+                Wire.ImportRowResult(
+                    line: UInt32(clamping: $0.line),
+                    number: $0.number,
+                    outcome: $0.outcome.rawValue,
+                    reason: $0.reason
+                )
+            },
+            added: UInt32(clamping: report.added),
+            unchanged: UInt32(clamping: report.unchanged),
+            updated: UInt32(clamping: report.updated),
+            rejected: UInt32(clamping: report.rejected),
+            format: report.format.rawValue
         )
     }
 

@@ -110,6 +110,13 @@ enum AuditJSON {
         return object.json
     }
 
+    static func numbersImported(added: Int, updated: Int) -> String {
+        var object = Object()
+        object.add("added", added)
+        object.add("updated", updated)
+        return object.json
+    }
+
     static func countersReset(numbers: Int, day: String) -> String {
         var object = Object()
         object.add("numbers", numbers)

@@ -20,14 +20,22 @@ import Synchronization
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
 /// keeps serving reads.
 public final class ChangeWriter: ChangeSink, @unchecked Sendable {
-    // @unchecked: `database`, `statements`, `zones` and `dayNames` are touched only by the writer
-    // thread (after `start`); everything shared is atomic or in a Locked.
+    // @unchecked: `database`, `statements`, `zones`, `dayNames` and `pendingCalls` are touched only by
+    // the writer thread (after `start`); everything shared is atomic or in a Locked.
     private let queue: ChangeQueue
     private let configuration: StoreConfiguration
     private let database: SQLiteDatabase
     private var statements: WriterStatements!
     private var zones: [OrganizationID: OrganizationDay] = [:]
     private var dayNames: [Int64: String] = [:]
+    /// Calls counted per held number but not yet added to `assignments.calls`. A counted call already
+    /// writes the number's counter row; adding one to the assignment row in the same group would write
+    /// a second B-tree page per call, so these deltas are written once a second (and at stop) instead.
+    /// Daily counters (what limits are checked against) are always written with the call.
+    private var pendingCalls: [NumberKey: Int64] = [:]
+    private var callsWrittenAt: UInt64 = 0
+    /// How often pending calls-since-assigned deltas are written.
+    static let callsWriteInterval: UInt64 = 1_000_000_000
 
     private let committedPosition = Atomic<Int>(0)
     private let sleeping = Atomic<Bool>(false)
@@ -174,6 +182,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             if batch.isEmpty {
                 if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
+                    if !self.pendingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
+                        try? self.commit([], writeCalls: true)
+                    }
                     break
                 }
                 self.sleeping.store(true, ordering: .sequentiallyConsistent)
@@ -197,7 +208,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             let started = DispatchTime.now().uptimeNanoseconds
             do {
-                try self.commit(batch)
+                let now = DispatchTime.now().uptimeNanoseconds
+                let writeCalls =
+                    now &- self.callsWrittenAt >= Self.callsWriteInterval || self.pendingCalls.count >= 65_536
+                try self.commit(batch, writeCalls: writeCalls)
+                if writeCalls { self.callsWrittenAt = now }
                 let elapsed = DispatchTime.now().uptimeNanoseconds - started
                 let observer = self.shared.withLock { shared in
                     shared.stats.recordBatch(size: batch.count, nanoseconds: elapsed)
@@ -237,22 +252,25 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     /// Applies one group in one transaction.
-    private func commit(_ batch: [(Int, ChangeRecord)]) throws {
+    ///
+    /// - Parameter writeCalls: also add the pending calls-since-assigned deltas to their assignments.
+    private func commit(_ batch: [(Int, ChangeRecord)], writeCalls: Bool) throws {
         let s = self.statements!
         try s.begin.run()
         var counters: [CounterKey: (count: UInt32, calls: Int64)] = [:]
         func flushCounters() throws {
-            for (key, value) in counters {
-                s.upsertCounter.bindAll([
-                    .int(Int64(key.organization.rawValue)), .int(Int64(key.number.digits)), .int(key.dayKey),
-                    .text(self.dayName(key.organization, key.dayKey)), .int(Int64(value.count)),
-                ])
+            guard !counters.isEmpty else { return }
+            // In key order: neighbouring rows share B-tree pages, so the group touches fewer of them.
+            for (key, value) in counters.sorted(by: { $0.key < $1.key }) {
+                s.upsertCounter.bind(1, Int64(key.organization.rawValue))
+                s.upsertCounter.bind(2, Int64(key.number.digits))
+                s.upsertCounter.bind(3, key.dayKey)
+                s.upsertCounter.bind(4, self.dayName(key.organization, key.dayKey))
+                s.upsertCounter.bind(5, Int64(value.count))
                 try s.upsertCounter.run()
                 if value.calls > 0 {
-                    s.addCalls.bindAll([
-                        .int(value.calls), .int(Int64(key.organization.rawValue)), .int(Int64(key.number.digits)),
-                    ])
-                    try s.addCalls.run()
+                    self.pendingCalls[NumberKey(organization: key.organization, number: key.number), default: 0] +=
+                        value.calls
                 }
             }
             counters.removeAll(keepingCapacity: true)
@@ -266,16 +284,50 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             // Keep the order of everything else relative to counters.
             try flushCounters()
+            // An assignment row written or removed from an absolute value absorbs the deltas before it.
+            switch record.event {
+            case .assigned(let a), .released(let a, _):
+                self.pendingCalls[NumberKey(organization: record.organization, number: a.number)] = nil
+            case .numbersDeleted(let numbers):
+                for n in numbers {
+                    self.pendingCalls[NumberKey(organization: record.organization, number: n.number)] = nil
+                }
+            default:
+                break
+            }
             try self.apply(record, s)
         }
         try flushCounters()
+        if writeCalls, !self.pendingCalls.isEmpty {
+            for (key, calls) in self.pendingCalls.sorted(by: { $0.key < $1.key }) {
+                s.addCalls.bind(1, calls)
+                s.addCalls.bind(2, Int64(key.organization.rawValue))
+                s.addCalls.bind(3, Int64(key.number.digits))
+                try s.addCalls.run()
+            }
+        }
         try s.commit.run()
+        // Only once the transaction holding them is committed are the deltas written.
+        if writeCalls { self.pendingCalls.removeAll(keepingCapacity: true) }
     }
 
-    private struct CounterKey: Hashable {
+    private struct NumberKey: Hashable, Comparable {
+        var organization: OrganizationID
+        var number: PhoneNumber
+
+        static func < (a: NumberKey, b: NumberKey) -> Bool {
+            (a.organization.rawValue, a.number.digits) < (b.organization.rawValue, b.number.digits)
+        }
+    }
+
+    private struct CounterKey: Hashable, Comparable {
         var organization: OrganizationID
         var number: PhoneNumber
         var dayKey: Int64
+
+        static func < (a: CounterKey, b: CounterKey) -> Bool {
+            (a.organization.rawValue, a.number.digits, a.dayKey) < (b.organization.rawValue, b.number.digits, b.dayKey)
+        }
     }
 
     private func dayName(_ organization: OrganizationID, _ dayKey: Int64) -> String {
@@ -331,6 +383,30 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 }
                 try audit(action, number: n.number, agent: nil, before: AuditJSON.number(n), after: nil)
             }
+        case .numbersImported(let added, let updated):
+            // The whole import in this transaction: a row and an audit entry per number, and one entry
+            // for the import itself.
+            for n in added {
+                try self.upsertNumber(org, n, s)
+                try audit(action, number: n.number, agent: nil, before: nil, after: AuditJSON.number(n))
+            }
+            for (before, after) in updated {
+                try self.upsertNumber(org, after, s)
+                try audit(
+                    action,
+                    number: after.number,
+                    agent: nil,
+                    before: AuditJSON.number(before),
+                    after: AuditJSON.number(after)
+                )
+            }
+            try audit(
+                action,
+                number: nil,
+                agent: nil,
+                before: nil,
+                after: AuditJSON.numbersImported(added: added.count, updated: updated.count)
+            )
         case .agentUpserted(let before, let after):
             s.upsertAgent.bindAll([
                 .int(org), .text(after.id), .text(after.displayName), .text(after.principal),

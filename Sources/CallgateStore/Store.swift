@@ -61,6 +61,8 @@ public final class Store: Sendable {
             try db.execute("PRAGMA journal_mode = WAL")
             try db.execute("PRAGMA synchronous = \(configuration.synchronous == .full ? "FULL" : "NORMAL")")
             try db.execute("PRAGMA foreign_keys = OFF")
+            try db.execute("PRAGMA cache_size = \(-1024 * max(configuration.cacheMebibytes, 2))")
+            try db.execute("PRAGMA wal_autocheckpoint = \(max(configuration.walAutocheckpointPages, 100))")
         } catch {
             throw .storage(error)
         }

@@ -29,6 +29,14 @@ public struct StoreConfiguration: Sendable {
     /// Caps the database size in pages (`PRAGMA max_page_count`); `nil` is SQLite's default. Tests use
     /// it to make the disk "full".
     public var maximumPageCount: Int?
+    /// The writer's page cache in MiB (`PRAGMA cache_size`). SQLite's default, 2 MiB, is far smaller
+    /// than the pages a busy day touches (every held number's counter and assignment rows), so pages
+    /// would be re-read from the OS on every group.
+    public var cacheMebibytes = 256
+    /// WAL frames between automatic checkpoints (`PRAGMA wal_autocheckpoint`). A counter page updated in
+    /// many groups is copied back to the database once per checkpoint, so fewer, larger checkpoints
+    /// write less; the price is a WAL of up to this many 4 KiB pages (64 MiB) to replay after a crash.
+    public var walAutocheckpointPages = 16_384
 
     public init(
         path: String,

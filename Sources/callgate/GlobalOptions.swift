@@ -93,7 +93,10 @@ struct GlobalOptions: ParsableArguments {
         let host = resolvedHost()
         let port = try resolvedPort()
         let key = try resolvedKey()
-        let configuration = CallgateClientConfiguration(host: host, port: port, apiKey: key, clientName: "callgate-cli")
+        var configuration = CallgateClientConfiguration(host: host, port: port, apiKey: key, clientName: "callgate-cli")
+        // Answers may be larger than the server's request limit: an import reports every row (≈ 30 bytes
+        // each, 3 MB for 100,000 rows).
+        configuration.maximumFrameBytes = 256 << 20
         let client: CallgateClient
         do {
             client = try await CallgateClient.connect(configuration)
@@ -169,10 +172,13 @@ func collectPages<T>(
         }
         let page = try await fetch(cursor, pageSize)
         items += page.items
+        let previous = cursor
         cursor = page.next
-        if cursor.isEmpty || page.items.isEmpty { break }
+        if cursor.isEmpty || cursor == previous { break }
         if !all {
-            guard let limit, items.count < limit else { break }
+            // One page by default; but a page the server cut short with nothing in it (a filter that
+            // matches rarely, see proto/README.md) goes on.
+            if let limit { guard items.count < limit else { break } } else if !items.isEmpty { break }
         }
     }
     if let limit, !all, items.count > limit { items.removeLast(items.count - limit) }

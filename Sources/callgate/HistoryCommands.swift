@@ -84,12 +84,19 @@ struct AuditLog: AsyncParsableCommand {
         for entry in entries {
             table.append([
                 Times.local(entry.atMs), dash(entry.actor), entry.action, dash(entry.number), dash(entry.agentID),
-                changes(before: entry.beforeJson, after: entry.afterJson),
+                entry.action == "number.import" && entry.number.isEmpty
+                    ? importSummary(entry.afterJson) : changes(before: entry.beforeJson, after: entry.afterJson),
             ])
         }
         global.emit(json, entries.isEmpty ? "(no entries)" : table.rendered())
         noteMore(next, global, alternative: "a larger --limit")
     }
+}
+
+/// The entry of a whole import (`{"added":N,"updated":M}`): `import: N added, M updated`.
+private func importSummary(_ after: String) -> String {
+    let counts = (try? JSONSerialization.jsonObject(with: Data(after.utf8))) as? [String: Any]
+    return "import: \(counts?["added"] ?? "?") added, \(counts?["updated"] ?? "?") updated"
 }
 
 /// The fields that differ between two JSON records: `daily_limit: 100 → 50; tags: [] → ["east"]`.

@@ -46,8 +46,19 @@ struct CriteriaOptions: ParsableArguments {
     @Option(help: "Provider (telnyx, twilio, …).")
     var provider: String?
 
-    @Option(help: "Free-text search.")
+    @Option(help: "Free-text search: digits, provider, location, tags, type, holder's agent id or name.")
     var text: String?
+
+    @Option(help: ArgumentHelp("North American area code (415).", valueName: "digits"))
+    var areaCode: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The whole number with wildcards: ? one digit, * any digits (+1415???0000).",
+            valueName: "pattern"
+        )
+    )
+    var pattern: String?
 
     var wire: Wire.NumberCriteria {
         Wire.NumberCriteria(
@@ -57,7 +68,9 @@ struct CriteriaOptions: ParsableArguments {
             location: location ?? "",
             capabilities: splitList(capabilities),
             provider: provider ?? "",
-            text: text ?? ""
+            text: text ?? "",
+            areaCode: areaCode ?? "",
+            pattern: pattern ?? ""
         )
     }
 }
@@ -113,7 +126,12 @@ struct ImportNumbers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Import numbers from a CSV file (number,provider,country[,…]).",
-        discussion: "Good rows are applied; every row is reported with its line, outcome and reason."
+        discussion: """
+            Reads number,provider,country[,location,tags,type,capabilities] with or without a header, a \
+            plain list of numbers (give --default-provider), or a Telnyx or Twilio number export. Every \
+            row is reported: added, updated (with the fields changed), unchanged, or rejected with its \
+            line and reason. The good rows are applied together, in one transaction.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -123,6 +141,12 @@ struct ImportNumbers: AsyncParsableCommand {
 
     @Flag(help: "Report what would happen without changing anything.")
     var dryRun = false
+
+    @Option(help: ArgumentHelp("Provider of the rows that give none (required for a plain list).", valueName: "name"))
+    var defaultProvider: String?
+
+    @Flag(help: "List only the rows that were rejected or updated (the totals count every row).")
+    var changesOnly = false
 
     func run() async throws {
         let csv: String
@@ -137,23 +161,26 @@ struct ImportNumbers: AsyncParsableCommand {
         }
         let response = try await global.withClient { client in
             let maximum = Int(client.session.maxFrameBytes)
-            if maximum > 0 && csv.utf8.count + 64 > maximum {
+            if maximum > 0 && csv.utf8.count + (defaultProvider?.utf8.count ?? 0) + 64 > maximum {
                 throw CLIError(
                     code: "INVALID_ARGUMENT",
                     message: """
                         \(file) is \(csv.utf8.count) bytes; the server accepts requests up to \(maximum) bytes: \
-                        split the file
+                        split the file (or start callgated with a larger --max-frame-bytes)
                         """,
                     exitCode: 2
                 )
             }
             return try await client.call(
-                .importNumbers(Wire.ImportNumbersRequest(csv: csv, dryRun: dryRun)),
+                .importNumbers(
+                    Wire.ImportNumbersRequest(csv: csv, dryRun: dryRun, defaultProvider: defaultProvider ?? "")
+                ),
                 timeout: .seconds(600)
             ) { if case .importNumbers(let value) = $0 { value } else { nil } }
         }
         let json = JSON.object([
             ("dry_run", .bool(dryRun)),
+            ("format", .string(response.format)),
             (
                 "rows",
                 .array(
@@ -173,11 +200,14 @@ struct ImportNumbers: AsyncParsableCommand {
             ("rejected", .int(response.rejected)),
         ])
         var table = Table(["LINE", "NUMBER", "OUTCOME", "REASON"], rightAligned: [0])
-        for row in response.rows {
+        let listed = response.rows.filter { !changesOnly || $0.outcome == "rejected" || $0.outcome == "updated" }
+        for row in listed {
             table.append(["\(row.line)", dash(row.number), row.outcome, dash(row.reason)])
         }
-        var text = response.rows.isEmpty ? "(no rows)" : table.rendered()
-        text += "\n\n\(response.added) added, \(response.updated) updated, \(response.unchanged) unchanged, "
+        var text =
+            listed.isEmpty ? (response.rows.isEmpty ? "(no rows)" : "(no rows rejected or updated)") : table.rendered()
+        text += "\n\n\(response.format.isEmpty ? "" : "\(response.format) file: ")"
+        text += "\(response.added) added, \(response.updated) updated, \(response.unchanged) unchanged, "
         text += "\(response.rejected) rejected"
         if dryRun { text += " (dry run: nothing was changed)" }
         global.emit(json, text)

@@ -182,6 +182,35 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
         }
     }
 
+    /// Calls since assignment are written lazily (once a second and at close); a release and a new
+    /// assignment in between must not carry the old holder's calls over to the new one.
+    @Test func callsSinceAssignedSurviveReassignmentAndClose() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(StoreConfiguration(path: path))
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+        try org.upsertAgent(AgentInput(id: "a2"), actor: admin)
+        let number = n("+1 202 555 0101")
+        try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
+        try org.assign(number, to: "a1", terms: AssignmentTerms(dailyLimit: 1000), actor: admin)
+        for _ in 0..<5 { _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199")) }
+        try await store.writer.flush()
+        try org.release(number, actor: admin)
+        try org.assign(number, to: "a2", terms: AssignmentTerms(dailyLimit: 1000), actor: admin)
+        for _ in 0..<3 { _ = try org.authorizeCall(agent: "a2", destination: n("+1 212 555 0199")) }
+        try await store.writer.flush()
+        store.close()
+
+        let reopened = try Store.open(StoreConfiguration(path: path))
+        defer { reopened.close() }
+        let usage = try #require(reopened.engine.allOrganizations.first).assignments(of: "a2")
+        #expect(usage.map(\.callsSinceAssigned) == [3])
+        #expect(usage.map(\.countToday) == [8])
+        let periods = try reopened.history.timeline(org.id, number: number)
+        #expect(periods.first { $0.agent == "a1" }?.calls == 5)
+    }
+
     @Test func countersCoalesceInGroups() async throws {
         let (path, cleanup) = temporaryDatabase()
         defer { cleanup() }

@@ -735,7 +735,13 @@ extension Wire {
         public var location: String
         public var capabilities: [String]
         public var provider: String
+        /// Case-insensitive, found in the digits, provider, location, tags, type, or the id or display name of
+        /// the agent holding (or reserving) the number.
         public var text: String
+        /// NANP area code (`415`): numbers `+1 415 …`.
+        public var areaCode: String
+        /// The whole number with wildcards: `?` one digit, `*` any digits (`+1415???0000`).
+        public var pattern: String
 
         public init(
             country: String = "",
@@ -744,7 +750,9 @@ extension Wire {
             location: String = "",
             capabilities: [String] = [],
             provider: String = "",
-            text: String = ""
+            text: String = "",
+            areaCode: String = "",
+            pattern: String = ""
         ) {
             self.country = country
             self.prefix = prefix
@@ -753,6 +761,8 @@ extension Wire {
             self.capabilities = capabilities
             self.provider = provider
             self.text = text
+            self.areaCode = areaCode
+            self.pattern = pattern
         }
     }
 }
@@ -769,6 +779,8 @@ extension Wire.NumberCriteria {
         self.capabilities = CArena.strings(c.n_capabilities, c.capabilities)
         self.provider = CArena.string(c.provider)
         self.text = CArena.string(c.text)
+        self.areaCode = CArena.string(c.area_code)
+        self.pattern = CArena.string(c.pattern)
     }
 
     /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
@@ -782,6 +794,8 @@ extension Wire.NumberCriteria {
         (c.pointee.n_capabilities, c.pointee.capabilities) = arena.strings(self.capabilities)
         c.pointee.provider = arena.string(self.provider)
         c.pointee.text = arena.string(self.text)
+        c.pointee.area_code = arena.string(self.areaCode)
+        c.pointee.pattern = arena.string(self.pattern)
         return c
     }
 }
@@ -1306,16 +1320,22 @@ extension Wire.AddNumberRequest {
 
 extension Wire {
     public struct ImportNumbersRequest: Sendable, Hashable {
-        /// CSV text: `number,provider,country[,…]`, with or without a header.
+        /// CSV text: `number,provider,country[,location,tags,type,capabilities]` with or without a header, a
+        /// plain list of numbers, or a Telnyx or Twilio number export (see proto/README.md).
         public var csv: String
+        /// Report what would happen and change nothing.
         public var dryRun: Bool
+        /// The provider of rows that give none; required for a plain list of numbers.
+        public var defaultProvider: String
 
         public init(
             csv: String = "",
-            dryRun: Bool = false
+            dryRun: Bool = false,
+            defaultProvider: String = ""
         ) {
             self.csv = csv
             self.dryRun = dryRun
+            self.defaultProvider = defaultProvider
         }
     }
 }
@@ -1327,6 +1347,7 @@ extension Wire.ImportNumbersRequest {
         self.init()
         self.csv = CArena.string(c.csv)
         self.dryRun = c.dry_run != 0
+        self.defaultProvider = CArena.string(c.default_provider)
     }
 
     /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
@@ -1335,16 +1356,20 @@ extension Wire.ImportNumbersRequest {
         callgate__v1__import_numbers_request__init(c)
         c.pointee.csv = arena.string(self.csv)
         c.pointee.dry_run = self.dryRun ? 1 : 0
+        c.pointee.default_provider = arena.string(self.defaultProvider)
         return c
     }
 }
 
 extension Wire {
     public struct ImportRowResult: Sendable, Hashable {
+        /// The line of the file the row starts on (the header is line 1).
         public var line: UInt32
+        /// E.164 when the number could be read, else as written.
         public var number: String
         /// `added`, `unchanged`, `updated` or `rejected`.
         public var outcome: String
+        /// Why the row was rejected, or the fields an update changed (`changed: provider, tags`).
         public var reason: String
 
         public init(
@@ -1386,24 +1411,29 @@ extension Wire.ImportRowResult {
 
 extension Wire {
     public struct ImportNumbersResponse: Sendable, Hashable {
+        /// One per data row, in file order.
         public var rows: [Wire.ImportRowResult]
         public var added: UInt32
         public var unchanged: UInt32
         public var updated: UInt32
         public var rejected: UInt32
+        /// How the file was read: `columns`, `list`, `telnyx` or `twilio`.
+        public var format: String
 
         public init(
             rows: [Wire.ImportRowResult] = [],
             added: UInt32 = 0,
             unchanged: UInt32 = 0,
             updated: UInt32 = 0,
-            rejected: UInt32 = 0
+            rejected: UInt32 = 0,
+            format: String = ""
         ) {
             self.rows = rows
             self.added = added
             self.unchanged = unchanged
             self.updated = updated
             self.rejected = rejected
+            self.format = format
         }
     }
 }
@@ -1418,6 +1448,7 @@ extension Wire.ImportNumbersResponse {
         self.unchanged = c.unchanged
         self.updated = c.updated
         self.rejected = c.rejected
+        self.format = CArena.string(c.format)
     }
 
     /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
@@ -1429,6 +1460,7 @@ extension Wire.ImportNumbersResponse {
         c.pointee.unchanged = self.unchanged
         c.pointee.updated = self.updated
         c.pointee.rejected = self.rejected
+        c.pointee.format = arena.string(self.format)
         return c
     }
 }

@@ -3590,7 +3590,7 @@ const ProtobufCMessageDescriptor callgate__v1__authorize_call_response__descript
   (ProtobufCMessageInit) callgate__v1__authorize_call_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor callgate__v1__number_criteria__field_descriptors[7] =
+static const ProtobufCFieldDescriptor callgate__v1__number_criteria__field_descriptors[9] =
 {
   {
     "country",
@@ -3676,11 +3676,37 @@ static const ProtobufCFieldDescriptor callgate__v1__number_criteria__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "area_code",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__NumberCriteria, area_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pattern",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__NumberCriteria, pattern),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned callgate__v1__number_criteria__field_indices_by_name[] = {
+  7,   /* field[7] = area_code */
   4,   /* field[4] = capabilities */
   0,   /* field[0] = country */
   3,   /* field[3] = location */
+  8,   /* field[8] = pattern */
   1,   /* field[1] = prefix */
   5,   /* field[5] = provider */
   2,   /* field[2] = tag */
@@ -3689,7 +3715,7 @@ static const unsigned callgate__v1__number_criteria__field_indices_by_name[] = {
 static const ProtobufCIntRange callgate__v1__number_criteria__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor callgate__v1__number_criteria__descriptor =
 {
@@ -3699,7 +3725,7 @@ const ProtobufCMessageDescriptor callgate__v1__number_criteria__descriptor =
   "Callgate__V1__NumberCriteria",
   "callgate.v1",
   sizeof(Callgate__V1__NumberCriteria),
-  7,
+  9,
   callgate__v1__number_criteria__field_descriptors,
   callgate__v1__number_criteria__field_indices_by_name,
   1,  callgate__v1__number_criteria__number_ranges,
@@ -4567,7 +4593,7 @@ const ProtobufCMessageDescriptor callgate__v1__add_number_request__descriptor =
   (ProtobufCMessageInit) callgate__v1__add_number_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor callgate__v1__import_numbers_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor callgate__v1__import_numbers_request__field_descriptors[3] =
 {
   {
     "csv",
@@ -4593,15 +4619,28 @@ static const ProtobufCFieldDescriptor callgate__v1__import_numbers_request__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "default_provider",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__ImportNumbersRequest, default_provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned callgate__v1__import_numbers_request__field_indices_by_name[] = {
   0,   /* field[0] = csv */
+  2,   /* field[2] = default_provider */
   1,   /* field[1] = dry_run */
 };
 static const ProtobufCIntRange callgate__v1__import_numbers_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor callgate__v1__import_numbers_request__descriptor =
 {
@@ -4611,7 +4650,7 @@ const ProtobufCMessageDescriptor callgate__v1__import_numbers_request__descripto
   "Callgate__V1__ImportNumbersRequest",
   "callgate.v1",
   sizeof(Callgate__V1__ImportNumbersRequest),
-  2,
+  3,
   callgate__v1__import_numbers_request__field_descriptors,
   callgate__v1__import_numbers_request__field_indices_by_name,
   1,  callgate__v1__import_numbers_request__number_ranges,
@@ -4695,7 +4734,7 @@ const ProtobufCMessageDescriptor callgate__v1__import_row_result__descriptor =
   (ProtobufCMessageInit) callgate__v1__import_row_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor callgate__v1__import_numbers_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor callgate__v1__import_numbers_response__field_descriptors[6] =
 {
   {
     "rows",
@@ -4757,9 +4796,22 @@ static const ProtobufCFieldDescriptor callgate__v1__import_numbers_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "format",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__ImportNumbersResponse, format),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned callgate__v1__import_numbers_response__field_indices_by_name[] = {
   1,   /* field[1] = added */
+  5,   /* field[5] = format */
   4,   /* field[4] = rejected */
   0,   /* field[0] = rows */
   2,   /* field[2] = unchanged */
@@ -4768,7 +4820,7 @@ static const unsigned callgate__v1__import_numbers_response__field_indices_by_na
 static const ProtobufCIntRange callgate__v1__import_numbers_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor callgate__v1__import_numbers_response__descriptor =
 {
@@ -4778,7 +4830,7 @@ const ProtobufCMessageDescriptor callgate__v1__import_numbers_response__descript
   "Callgate__V1__ImportNumbersResponse",
   "callgate.v1",
   sizeof(Callgate__V1__ImportNumbersResponse),
-  5,
+  6,
   callgate__v1__import_numbers_response__field_descriptors,
   callgate__v1__import_numbers_response__field_indices_by_name,
   1,  callgate__v1__import_numbers_response__number_ranges,

@@ -397,11 +397,23 @@ struct  Callgate__V1__NumberCriteria
   size_t n_capabilities;
   char **capabilities;
   char *provider;
+  /*
+   * Case-insensitive, found in the digits, provider, location, tags, type, or the id or display name of
+   * the agent holding (or reserving) the number.
+   */
   char *text;
+  /*
+   * NANP area code (`415`): numbers `+1 415 …`.
+   */
+  char *area_code;
+  /*
+   * The whole number with wildcards: `?` one digit, `*` any digits (`+1415???0000`).
+   */
+  char *pattern;
 };
 #define CALLGATE__V1__NUMBER_CRITERIA__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__number_criteria__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Callgate__V1__AssignmentTerms
@@ -590,25 +602,42 @@ struct  Callgate__V1__ImportNumbersRequest
 {
   ProtobufCMessage base;
   /*
-   * CSV text: `number,provider,country[,…]`, with or without a header.
+   * CSV text: `number,provider,country[,location,tags,type,capabilities]` with or without a header, a
+   * plain list of numbers, or a Telnyx or Twilio number export (see proto/README.md).
    */
   char *csv;
+  /*
+   * Report what would happen and change nothing.
+   */
   protobuf_c_boolean dry_run;
+  /*
+   * The provider of rows that give none; required for a plain list of numbers.
+   */
+  char *default_provider;
 };
 #define CALLGATE__V1__IMPORT_NUMBERS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__import_numbers_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Callgate__V1__ImportRowResult
 {
   ProtobufCMessage base;
+  /*
+   * The line of the file the row starts on (the header is line 1).
+   */
   uint32_t line;
+  /*
+   * E.164 when the number could be read, else as written.
+   */
   char *number;
   /*
    * `added`, `unchanged`, `updated` or `rejected`.
    */
   char *outcome;
+  /*
+   * Why the row was rejected, or the fields an update changed (`changed: provider, tags`).
+   */
   char *reason;
 };
 #define CALLGATE__V1__IMPORT_ROW_RESULT__INIT \
@@ -619,16 +648,23 @@ struct  Callgate__V1__ImportRowResult
 struct  Callgate__V1__ImportNumbersResponse
 {
   ProtobufCMessage base;
+  /*
+   * One per data row, in file order.
+   */
   size_t n_rows;
   Callgate__V1__ImportRowResult **rows;
   uint32_t added;
   uint32_t unchanged;
   uint32_t updated;
   uint32_t rejected;
+  /*
+   * How the file was read: `columns`, `list`, `telnyx` or `twilio`.
+   */
+  char *format;
 };
 #define CALLGATE__V1__IMPORT_NUMBERS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__import_numbers_response__descriptor) \
-    , 0,NULL, 0, 0, 0, 0 }
+    , 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Callgate__V1__ListNumbersRequest
