@@ -34,7 +34,8 @@ public struct DataDirectory: Sendable {
         durability: StoreConfiguration.Durability,
         synchronous: StoreConfiguration.Synchronous,
         organizationName: String,
-        timeZone: String
+        timeZone: String,
+        tune: (inout StoreConfiguration) -> Void = { _ in }
     ) async throws -> (store: Store, firstStart: FirstStart?) {
         if !FileManager.default.fileExists(atPath: self.path) {
             do {
@@ -49,9 +50,13 @@ public struct DataDirectory: Sendable {
                 )
             }
         }
-        let store = try Store.open(
-            StoreConfiguration(path: self.databasePath, durability: durability, synchronous: synchronous)
+        var configuration = StoreConfiguration(
+            path: self.databasePath,
+            durability: durability,
+            synchronous: synchronous
         )
+        tune(&configuration)
+        let store = try Store.open(configuration)
         do {
             // A start that stopped between creating the organization and writing its key is completed.
             var org = store.engine.allOrganizations.first

@@ -182,8 +182,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             if batch.isEmpty {
                 if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
-                    if !self.pendingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
-                        try? self.commit([], writeCalls: true)
+                    while !self.pendingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
+                        do { try self.commit([], writeCalls: true) } catch { break }
                     }
                     break
                 }
@@ -209,10 +209,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             let started = DispatchTime.now().uptimeNanoseconds
             do {
                 let now = DispatchTime.now().uptimeNanoseconds
-                let writeCalls =
-                    now &- self.callsWrittenAt >= Self.callsWriteInterval || self.pendingCalls.count >= 65_536
-                try self.commit(batch, writeCalls: writeCalls)
-                if writeCalls { self.callsWrittenAt = now }
+                // Once due, deltas are written a slice per group until none is left; then the clock restarts.
+                let due = now &- self.callsWrittenAt >= Self.callsWriteInterval || self.pendingCalls.count >= 65_536
+                try self.commit(batch, writeCalls: due)
+                if due { self.callsWrittenAt = self.pendingCalls.isEmpty ? now : 0 }
                 let elapsed = DispatchTime.now().uptimeNanoseconds - started
                 let observer = self.shared.withLock { shared in
                     shared.stats.recordBatch(size: batch.count, nanoseconds: elapsed)
@@ -298,8 +298,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             try self.apply(record, s)
         }
         try flushCounters()
+        // At most a slice of the deltas per group, so that writing them never stalls a group for long.
+        var written: [(key: NumberKey, value: Int64)] = []
         if writeCalls, !self.pendingCalls.isEmpty {
-            for (key, calls) in self.pendingCalls.sorted(by: { $0.key < $1.key }) {
+            written = self.pendingCalls.prefix(Self.callsPerGroup).sorted(by: { $0.key < $1.key })
+            for (key, calls) in written {
                 s.addCalls.bind(1, calls)
                 s.addCalls.bind(2, Int64(key.organization.rawValue))
                 s.addCalls.bind(3, Int64(key.number.digits))
@@ -308,8 +311,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         try s.commit.run()
         // Only once the transaction holding them is committed are the deltas written.
-        if writeCalls { self.pendingCalls.removeAll(keepingCapacity: true) }
+        for (key, calls) in written {
+            let left = (self.pendingCalls[key] ?? calls) - calls
+            self.pendingCalls[key] = left == 0 ? nil : left
+        }
     }
+
+    /// Calls-since-assigned rows written per group at most.
+    static let callsPerGroup = 4096
 
     private struct NumberKey: Hashable, Comparable {
         var organization: OrganizationID

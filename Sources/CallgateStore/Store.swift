@@ -16,6 +16,7 @@ public final class Store: Sendable {
     public let history: HistoryReader
     /// The API keys of every organization.
     public let keys: KeyRing
+    private let checkpointer: Checkpointer
     public let configuration: StoreConfiguration
     /// What loading found.
     public let loadReport: LoadReport
@@ -35,6 +36,7 @@ public final class Store: Sendable {
         writer: ChangeWriter,
         history: HistoryReader,
         keys: KeyRing,
+        checkpointer: Checkpointer,
         configuration: StoreConfiguration,
         report: LoadReport
     ) {
@@ -42,6 +44,7 @@ public final class Store: Sendable {
         self.writer = writer
         self.history = history
         self.keys = keys
+        self.checkpointer = checkpointer
         self.configuration = configuration
         self.loadReport = report
     }
@@ -92,12 +95,20 @@ public final class Store: Sendable {
             maximumPageCount: configuration.maximumPageCount,
             engine: engine
         )
+        let checkpointer: Checkpointer
+        do {
+            checkpointer = try Checkpointer(path: configuration.path)
+        } catch {
+            throw .storage(error)
+        }
         writer.start()
+        checkpointer.start()
         return Store(
             engine: engine,
             writer: writer,
             history: history,
             keys: keys,
+            checkpointer: checkpointer,
             configuration: configuration,
             report: report
         )
@@ -106,6 +117,7 @@ public final class Store: Sendable {
     /// Commits everything queued, stops the writer and closes the key ring's connection. The engine
     /// must not be used afterwards (key writes fail with `unavailable`).
     public func close() {
+        self.checkpointer.stop()
         self.writer.stop()
         self.keys.close()
     }
