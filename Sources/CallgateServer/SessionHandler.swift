@@ -66,6 +66,8 @@ final class SessionHandler: ChannelInboundHandler {
     private var draining = false
     private var helloTimer: Scheduled<Void>?
     private var slowReaderTimer: Scheduled<Void>?
+    /// `commit` durability: every reply waits for its change. In `async` a reply waits only while the
+    /// writer is far behind (backpressure instead of RESOURCE_EXHAUSTED).
     private let waitsForCommit: Bool
     private var admitted = false
     private let arena = UnpackArena()
@@ -231,7 +233,9 @@ final class SessionHandler: ChannelInboundHandler {
             )
             self.metrics.decision(answer.allowed ? nil : DenyReason(rawValue: UInt8(clamping: answer.reason)))
             Wire.encodeAuthorizeCallResponse(requestID: requestID, answer, into: &self.burst)
-            if let ticket, self.waitsForCommit { self.burstTicket = max(self.burstTicket ?? ticket, ticket) }
+            if let ticket, self.waitsForCommit || self.dispatcher.store.writer.isBehind {
+                self.burstTicket = max(self.burstTicket ?? ticket, ticket)
+            }
             self.metrics.requestFinished(
                 methodIndex: Self.authorizeCallIndex,
                 code: .ok,
@@ -319,7 +323,7 @@ final class SessionHandler: ChannelInboundHandler {
             )
         }
         Wire.Response(requestID: requestID, result: reply.result).encodeFrame(into: &self.burst)
-        if let ticket = reply.ticket, self.waitsForCommit {
+        if let ticket = reply.ticket, self.waitsForCommit || self.dispatcher.store.writer.isBehind {
             self.burstTicket = max(self.burstTicket ?? ticket, ticket)
         }
     }

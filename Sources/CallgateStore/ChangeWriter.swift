@@ -136,6 +136,13 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         return claimed > 0 ? ChangeTicket(sequence: UInt64(claimed - 1)) : nil
     }
 
+    /// Whether more than a sixteenth of the queue (16k changes by default) waits for the writer. In `async` durability the server then
+    /// holds replies until their commit, which slows clients down instead of filling the queue and
+    /// refusing changes.
+    public var isBehind: Bool {
+        self.queue.claimed - self.committedPosition.load(ordering: .relaxed) > self.configuration.queueCapacity / 16
+    }
+
     /// Whether the writer is working (it has not failed and refuses nothing).
     public var isHealthy: Bool { self.shared.withLock { $0.failure == nil } }
 
