@@ -161,7 +161,7 @@ import Testing
     @Test func idleAndOpenKeepAliveConnectionsAreClosed() async throws {
         let server = MetricsHTTPServer(
             port: 0,
-            idleTimeout: .milliseconds(200),
+            idleTimeout: .seconds(2),
             metrics: ServerMetrics(),
             health: { true },
             logger: Logger(label: "test")
