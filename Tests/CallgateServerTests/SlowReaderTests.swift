@@ -12,10 +12,11 @@ import Glibc
 /// replies stays bounded and other clients are served meanwhile.
 @Suite("Backpressure") struct SlowReaderTests {
     @Test(.timeLimit(.minutes(2))) func aClientThatDoesNotReadIsCutOff() async throws {
-        try await withTestServer(configure: {
+        let configure: (inout ServerConfiguration) -> Void = {
             $0.outboundHighWatermark = 64 << 10
             $0.slowReaderTimeout = .milliseconds(500)
-        }) { server in
+        }
+        try await withTestServer(configure: configure) { server in
             let admin = try await server.connect()
             defer { Task { await admin.close() } }
             _ = try await admin.addNumber(Wire.AddNumberRequest(number: "+14155550100", provider: "telnyx"))
