@@ -53,10 +53,12 @@ private func run(
     let configuration = plan.configuration
     var loops: [any EventLoop] = []
     for loop in group.makeIterator() { loops.append(loop) }
-    var stats: [NIOLoopBound<LoopStats>] = []
+    var boxes: [NIOLoopBound<LoopStats>] = []
     for loop in loops {
-        stats.append(try await loop.submit { NIOLoopBound(LoopStats(), eventLoop: loop) }.get())
+        boxes.append(try await loop.submit { NIOLoopBound(LoopStats(), eventLoop: loop) }.get())
     }
+    // Immutable from here on: the reporter task and the final tally read it concurrently.
+    let stats = boxes
 
     let connections = try await connectAll(plan, loops: loops, stats: stats)
     do {
