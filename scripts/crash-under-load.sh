@@ -11,7 +11,8 @@
 # acknowledged ALLOWs:  0 ≤ stored − acknowledged ≤ cycles × connections × depth.
 # DURABILITY=async runs the same against --durability async (a negative control: it may lose acks).
 # Binaries: $CALLGATE_BIN_DIR (default .build/release; build them first with `swift build -c release`).
-# Needs sqlite3 and jq. Exits 1 on a violation.
+# Installs sqlite3 and jq when missing and builds the release binaries (unless CALLGATE_BIN_DIR names
+# them). Exits 1 on a violation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cycles=${1:-20}
@@ -22,7 +23,18 @@ durability=${DURABILITY:-commit}
 connections=8
 depth=16
 agents=200
-for tool in sqlite3 jq "$server_bin" "$client_bin"; do
+scripts/bootstrap.sh
+for tool in sqlite3 jq; do
+    if ! command -v "$tool" >/dev/null; then
+        sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+        $sudo apt-get install -y -q "$tool" >/dev/null
+    fi
+done
+if [[ -z "${CALLGATE_BIN_DIR:-}" ]]; then
+    swift build -c release --product callgated >/dev/null
+    swift build -c release --product callgate >/dev/null
+fi
+for tool in "$server_bin" "$client_bin"; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 2; }
 done
 
