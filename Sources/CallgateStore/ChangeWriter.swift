@@ -325,7 +325,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     /// Calls-since-assigned rows written per group at most.
-    static let callsPerGroup = 4096
+    static let callsPerGroup = 256
 
     private struct NumberKey: Hashable, Comparable {
         var organization: OrganizationID
