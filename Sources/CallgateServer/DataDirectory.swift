@@ -64,12 +64,14 @@ public struct DataDirectory: Sendable {
                 org = try store.engine.createOrganization(name: organizationName, timeZone: timeZone, actor: .system)
                 try await store.writer.flush()
             }
-            guard let org, store.keys.list(organization: org.id, includeRevoked: true).isEmpty else {
+            // No valid key at all (first start, a start that failed to write the key file, or every key
+            // revoked): a new admin key is written, so the owner of the data directory is never locked out.
+            guard let org, store.keys.list(organization: org.id, includeRevoked: false).isEmpty else {
                 return (store, nil)
             }
-            // No key exists, so a key file left by an interrupted start is stale.
+            // No valid key exists, so a key file left behind is stale.
             unlink(self.adminKeyPath)
-            let (_, secret) = try store.keys.create(
+            let (record, secret) = try store.keys.create(
                 organization: org.id,
                 role: .admin,
                 agent: nil,
@@ -77,7 +79,18 @@ public struct DataDirectory: Sendable {
                 actor: .system,
                 now: store.engine.clock.now()
             )
-            try Self.writeSecret(secret + "\n", to: self.adminKeyPath)
+            do {
+                try Self.writeSecret(secret + "\n", to: self.adminKeyPath)
+            } catch {
+                // Nobody can ever learn this key's secret: revoke it so the next start makes another.
+                _ = try? store.keys.revoke(
+                    id: record.id,
+                    organization: org.id,
+                    actor: .system,
+                    now: store.engine.clock.now()
+                )
+                throw error
+            }
             return (
                 store,
                 FirstStart(organizationName: org.name, timeZone: org.record.timeZone, adminKeyPath: self.adminKeyPath)

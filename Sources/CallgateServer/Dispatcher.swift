@@ -315,7 +315,6 @@ package final class Dispatcher: Sendable {
             return Reply(.revokeKey(Self.keyInfo(record)))
         case .stats:
             let counts = org.inventoryCounts()
-            let writer = self.store.writer.statistics
             return Reply(
                 .stats(
                     Wire.StatsResponse(
@@ -326,10 +325,8 @@ package final class Dispatcher: Sendable {
                         agents: UInt32(clamping: counts.agents),
                         decisions: p.tally.decisions.load(ordering: .relaxed),
                         allows: p.tally.allows.load(ordering: .relaxed),
-                        connections: UInt32(clamping: self.sessions.count),
-                        durability: self.durability.rawValue,
-                        writerBatches: UInt64(writer.batches),
-                        writerChanges: UInt64(writer.changes)
+                        connections: UInt32(clamping: self.sessions.count(organization: org.id)),
+                        durability: self.durability.rawValue
                     )
                 )
             )

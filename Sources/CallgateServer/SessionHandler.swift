@@ -290,7 +290,9 @@ final class SessionHandler: ChannelInboundHandler {
             tally: self.dispatcher.tally(for: organization.id)
         )
         self.state = .authenticated(principal)
-        if let channel = self.context?.channel { self.dispatcher.sessions.authenticated(channel, keyID: key.id) }
+        if let channel = self.context?.channel {
+            self.dispatcher.sessions.authenticated(channel, keyID: key.id, organization: organization.id)
+        }
         // A revocation between authenticate() and registering the session would be missed; check again.
         guard self.dispatcher.store.keys.isActive(id: key.id) else {
             self.fail(requestID: request.requestID, .unauthenticated, "invalid or revoked API key")
@@ -358,6 +360,7 @@ final class SessionHandler: ChannelInboundHandler {
             self.parkedBytes += replies.readableBytes
             merged.writeBuffer(&replies)
             self.waiting.append((last.ticket, merged))
+            if self.parkedBytes > self.configuration.outboundHighWatermark { self.updatePause { $0.parked = true } }
         }
     }
 

@@ -1,4 +1,4 @@
-import CallgateCore
+package import CallgateCore
 package import NIOCore
 
 /// Events the server sends to a session's handler from outside its event loop.
@@ -15,6 +15,7 @@ package final class SessionRegistry: Sendable {
     private struct Entry {
         var channel: any Channel
         var keyID: String?
+        var organization: OrganizationID?
     }
 
     private struct State {
@@ -41,8 +42,16 @@ package final class SessionRegistry: Sendable {
         }
     }
 
-    package func authenticated(_ channel: any Channel, keyID: String) {
-        self.state.withLock { $0.entries[ObjectIdentifier(channel)]?.keyID = keyID }
+    package func authenticated(_ channel: any Channel, keyID: String, organization: OrganizationID) {
+        self.state.withLock { state in
+            state.entries[ObjectIdentifier(channel)]?.keyID = keyID
+            state.entries[ObjectIdentifier(channel)]?.organization = organization
+        }
+    }
+
+    /// Authenticated sessions of one organization.
+    package func count(organization: OrganizationID) -> Int {
+        self.state.withLock { state in state.entries.values.filter { $0.organization == organization }.count }
     }
 
     package func remove(_ channel: any Channel) {

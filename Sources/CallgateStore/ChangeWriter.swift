@@ -20,8 +20,8 @@ import Synchronization
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
 /// keeps serving reads.
 public final class ChangeWriter: ChangeSink, @unchecked Sendable {
-    // @unchecked: `database`, `statements`, `zones`, `dayNames` and `pendingCalls` are touched only by
-    // the writer thread (after `start`); everything shared is atomic or in a Locked.
+    // @unchecked: `database`, `statements`, `zones`, `dayNames`, `pendingCalls` and `callsWrittenAt` are
+    // touched only by the writer thread (after `start`); everything shared is atomic or in a Locked.
     private let queue: ChangeQueue
     private let configuration: StoreConfiguration
     private let database: SQLiteDatabase
@@ -190,9 +190,26 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             if batch.isEmpty {
                 if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
                     while !self.pendingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
-                        do { try self.commit([], writeCalls: true) } catch { break }
+                        do {
+                            try self.commit([], writeCalls: true)
+                        } catch {
+                            try? self.database.execute("ROLLBACK")
+                            break
+                        }
                     }
                     break
+                }
+                // Idle: write calls-since-assigned deltas that are due (in slices) before sleeping.
+                if !self.pendingCalls.isEmpty, !self.failed.load(ordering: .acquiring),
+                    DispatchTime.now().uptimeNanoseconds &- self.callsWrittenAt >= Self.callsWriteInterval
+                {
+                    do {
+                        try self.commit([], writeCalls: true)
+                        if self.pendingCalls.isEmpty { self.callsWrittenAt = DispatchTime.now().uptimeNanoseconds }
+                    } catch {
+                        try? self.database.execute("ROLLBACK")
+                    }
+                    continue
                 }
                 self.sleeping.store(true, ordering: .sequentiallyConsistent)
                 atomicMemoryFence(ordering: .sequentiallyConsistent)
@@ -285,7 +302,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         for (_, record) in batch {
             if case .counter(let number, let dayKey, let count) = record.event {
                 let key = CounterKey(organization: record.organization, number: number, dayKey: dayKey)
-                let calls = (counters[key]?.calls ?? 0) + 1
+                // A counted call raises the count; a reset (count 0) is not a call.
+                let calls = (counters[key]?.calls ?? 0) + (count > 0 ? 1 : 0)
                 counters[key] = (count, calls)
                 continue
             }
@@ -325,7 +343,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     /// Calls-since-assigned rows written per group at most.
-    static let callsPerGroup = 256
+    static let callsPerGroup = 1024
 
     private struct NumberKey: Hashable, Comparable {
         var organization: OrganizationID

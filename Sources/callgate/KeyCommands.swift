@@ -135,8 +135,6 @@ struct Stats: AsyncParsableCommand {
             ("allows", .uint(stats.allows)),
             ("connections", .int(stats.connections)),
             ("durability", .string(stats.durability)),
-            ("writer_batches", .uint(stats.writerBatches)),
-            ("writer_changes", .uint(stats.writerChanges)),
         ])
         let text = renderFields([
             ("organization", "\(session.organizationName) (\(session.organizationID))"),
@@ -149,8 +147,6 @@ struct Stats: AsyncParsableCommand {
             ("allows", "\(stats.allows)"),
             ("connections", "\(stats.connections)"),
             ("durability", stats.durability),
-            ("writer batches", "\(stats.writerBatches)"),
-            ("writer changes", "\(stats.writerChanges)"),
         ])
         global.emit(json, text)
     }

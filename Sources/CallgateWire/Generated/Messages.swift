@@ -2734,16 +2734,21 @@ extension Wire.StatsRequest {
 }
 
 extension Wire {
+    /// Everything here is the caller's organization only.
     public struct StatsResponse: Sendable, Hashable {
         public var numbers: UInt32
         public var available: UInt32
         public var reserved: UInt32
         public var assigned: UInt32
         public var agents: UInt32
+        /// AuthorizeCall decisions and ALLOWs since the server started.
         public var decisions: UInt64
         public var allows: UInt64
+        /// Open sessions of this organization.
         public var connections: UInt32
         public var durability: String
+        /// Always 0: the store is shared by all organizations, so its figures are in the server's Prometheus
+        /// metrics (`callgate_writer_*`), which only the operator sees.
         public var writerBatches: UInt64
         public var writerChanges: UInt64
 

@@ -1113,6 +1113,9 @@ struct  Callgate__V1__StatsRequest
      }
 
 
+/*
+ * Everything here is the caller's organization only.
+ */
 struct  Callgate__V1__StatsResponse
 {
   ProtobufCMessage base;
@@ -1121,10 +1124,20 @@ struct  Callgate__V1__StatsResponse
   uint32_t reserved;
   uint32_t assigned;
   uint32_t agents;
+  /*
+   * AuthorizeCall decisions and ALLOWs since the server started.
+   */
   uint64_t decisions;
   uint64_t allows;
+  /*
+   * Open sessions of this organization.
+   */
   uint32_t connections;
   char *durability;
+  /*
+   * Always 0: the store is shared by all organizations, so its figures are in the server's Prometheus
+   * metrics (`callgate_writer_*`), which only the operator sees.
+   */
   uint64_t writer_batches;
   uint64_t writer_changes;
 };
