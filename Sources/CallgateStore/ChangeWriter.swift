@@ -1,3 +1,4 @@
+import CSQLite
 public import CallgateCore
 import Dispatch
 import Foundation
@@ -179,6 +180,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     // MARK: - The writer thread
 
     private func run() {
+        callgate_set_thread_name("callgate-writer")
         var batch: [(Int, ChangeRecord)] = []
         batch.reserveCapacity(self.configuration.maximumBatch)
         // Positions handled (committed or failed); `stop` waits until every claimed one is.

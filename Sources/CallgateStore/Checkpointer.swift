@@ -1,3 +1,4 @@
+import CSQLite
 import CallgateCore
 import Dispatch
 import Foundation
@@ -26,6 +27,7 @@ final class Checkpointer: @unchecked Sendable {
 
     func start() {
         let thread = Thread { [self] in
+            callgate_set_thread_name("callgate-ckpt")
             while self.stopRequested.wait(timeout: .now() + self.interval) == .timedOut {
                 // A failure (busy, I/O) is retried at the next tick; the writer's backstop still holds.
                 try? self.database.execute("PRAGMA wal_checkpoint(PASSIVE)")
