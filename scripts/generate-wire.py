@@ -7,7 +7,9 @@
 The proto file uses a small subset of proto3 (messages, enums, scalar / string / message fields,
 `repeated`, `oneof`), and this script understands exactly that subset; anything else is an error.
 For every message it writes a Swift value type under `Wire`, `init(c:)` reading the struct that
-protobuf-c unpacked, and `c(in:)` building the struct protobuf-c packs (memory from a `CArena`).
+protobuf-c unpacked, and `c(in:)` building the struct protobuf-c packs (memory from a `CArena`); every
+oneof gets `allNames`, `index` and `name`; the envelopes (`Request`, `Response`) get `decode`,
+`encodeFrame(into:)` and `serialized()`.
 The C names follow protoc-c's rules (`Callgate__V1__AuthorizeCallRequest`,
 `callgate__v1__authorize_call_request__init`, `CALLGATE__V1__REQUEST__METHOD_HELLO`).
 Only the standard library is used.
@@ -131,6 +133,7 @@ def generate(items):
         "// swift-format-ignore-file",
         "",
         "public import CCallgateProto",
+        "public import NIOCore",
         "",
     ]
 
@@ -212,6 +215,21 @@ def emit_message(message, enums, messages, swift_type, default):
         for f in cases:
             lines += doc_lines(f.doc, "            ")
             lines.append(f"            case {swift_name(f.name)}(Wire.{f.type})")
+        lines.append("")
+        lines.append("            /// Every case's field name in the proto (`authorize_call`), in declaration order.")
+        names = ", ".join(f'"{f.name}"' for f in cases)
+        lines.append(f"            public static let allNames: [String] = [{names}]")
+        lines.append("")
+        lines.append("            /// This case's position in ``allNames``.")
+        lines.append("            public var index: Int {")
+        lines.append("                switch self {")
+        for i, f in enumerate(cases):
+            lines.append(f"                case .{swift_name(f.name)}: return {i}")
+        lines.append("                }")
+        lines.append("            }")
+        lines.append("")
+        lines.append("            /// This case's field name in the proto (`authorize_call`): for metrics and messages.")
+        lines.append("            public var name: String { Self.allNames[self.index] }")
         lines.append("        }")
     params = [(swift_name(f.name), swift_type(f), default(f)) for f in plain]
     params += [(swift_name(o), camel_type(o) + "?", "nil") for o, _ in message.oneofs]
@@ -304,7 +322,57 @@ def emit_message(message, enums, messages, swift_type, default):
     lines.append("    }")
     lines.append("}")
     lines.append("")
+    if message.name in ENVELOPES:
+        lines += emit_envelope(message, c_type, c_lower)
     return lines
+
+
+# The messages sent as frames: they get decode / encodeFrame / serialized.
+ENVELOPES = ("Request", "Response")
+
+
+def emit_envelope(message, c_type, c_lower):
+    n = message.name
+    return f"""extension Wire.{n} {{
+    /// Decodes one {n.lower()} from a frame's body (without the length prefix).
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Wire.{n} {{
+        guard let message = {c_lower}__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {{
+            throw WireError.malformed(length: bytes.count)
+        }}
+        defer {{ {c_lower}__free_unpacked(message, nil) }}
+        return Wire.{n}(c: message)
+    }}
+
+    /// Decodes one {n.lower()} from a frame's body (without the length prefix).
+    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> Wire.{n} {{
+        let result: Swift.Result<Wire.{n}, WireError> = buffer.withUnsafeReadableBytes {{ bytes in
+            do throws(WireError) {{ return .success(try Wire.{n}.decode(bytes)) }} catch {{ return .failure(error) }}
+        }}
+        return try result.get()
+    }}
+
+    /// Appends this {n.lower()} as one frame (length prefix and body) to `buffer`.
+    public func encodeFrame(into buffer: inout ByteBuffer) {{
+        let arena = CArena()
+        let message = self.c(in: arena)
+        let size = {c_lower}__get_packed_size(message)
+        buffer.writeInteger(UInt32(size))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) {{ bytes in
+            {c_lower}__pack(message, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        }}
+    }}
+
+    /// The protobuf body of this {n.lower()} (no length prefix).
+    public func serialized() -> [UInt8] {{
+        let arena = CArena()
+        let message = self.c(in: arena)
+        let size = {c_lower}__get_packed_size(message)
+        return [UInt8](unsafeUninitializedCapacity: size) {{ bytes, count in
+            count = {c_lower}__pack(message, bytes.baseAddress)
+        }}
+    }}
+}}
+""".splitlines() + [""]
 
 
 def main():

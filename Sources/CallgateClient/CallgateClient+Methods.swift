@@ -256,36 +256,3 @@ extension CallgateClient {
         }
     }
 }
-
-extension Wire.Response.Result {
-    /// The oneof case's name as in the proto (`authorize_call`), for messages.
-    var caseName: String {
-        switch self {
-        case .error: return "error"
-        case .hello: return "hello"
-        case .authorizeCall: return "authorize_call"
-        case .pickNumber: return "pick_number"
-        case .assign: return "assign"
-        case .release: return "release"
-        case .addNumber: return "add_number"
-        case .importNumbers: return "import_numbers"
-        case .listNumbers: return "list_numbers"
-        case .getNumber: return "get_number"
-        case .updateNumber: return "update_number"
-        case .deleteNumbers: return "delete_numbers"
-        case .upsertAgent: return "upsert_agent"
-        case .listAgents: return "list_agents"
-        case .deactivateAgent: return "deactivate_agent"
-        case .listAssignments: return "list_assignments"
-        case .updateAssignment: return "update_assignment"
-        case .resetCounters: return "reset_counters"
-        case .auditLog: return "audit_log"
-        case .numberTimeline: return "number_timeline"
-        case .syncNumbers: return "sync_numbers"
-        case .createKey: return "create_key"
-        case .listKeys: return "list_keys"
-        case .revokeKey: return "revoke_key"
-        case .stats: return "stats"
-        }
-    }
-}

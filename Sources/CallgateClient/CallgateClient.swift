@@ -97,7 +97,7 @@ public final class CallgateClient: Sendable {
             connection.channel.close(promise: nil)
             throw CallgateClientError(
                 kind: .protocolViolation,
-                message: "the server answered hello with \(result.caseName)"
+                message: "the server answered hello with \(result.name)"
             )
         }
         return CallgateClient(
@@ -209,7 +209,7 @@ public final class CallgateClient: Sendable {
         guard let value = extract(result) else {
             throw CallgateClientError(
                 kind: .protocolViolation,
-                message: "the server answered \(method.name) with \(result.caseName)"
+                message: "the server answered \(method.name) with \(result.name)"
             )
         }
         return value

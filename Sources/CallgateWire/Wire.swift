@@ -1,4 +1,3 @@
-import CCallgateProto
 public import NIOCore
 
 /// The messages of `proto/callgate/v1/callgate.proto` as Swift values, and the frames that carry them.
@@ -41,128 +40,10 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-extension Wire.Request {
-    /// Decodes one request from a frame's body (without the length prefix).
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Wire.Request {
-        guard
-            let message = callgate__v1__request__unpack(
-                nil,
-                bytes.count,
-                bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            )
-        else { throw WireError.malformed(length: bytes.count) }
-        defer { callgate__v1__request__free_unpacked(message, nil) }
-        return Wire.Request(c: message)
-    }
-
-    /// Decodes one request from a frame's body (without the length prefix).
-    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> Wire.Request {
-        let result: Result<Wire.Request, WireError> = buffer.withUnsafeReadableBytes { bytes in
-            do throws(WireError) { return .success(try Wire.Request.decode(bytes)) } catch { return .failure(error) }
-        }
-        return try result.get()
-    }
-
-    /// Appends this request as one frame (length prefix and body) to `buffer`.
-    public func encodeFrame(into buffer: inout ByteBuffer) {
-        let arena = CArena()
-        let message = self.c(in: arena)
-        let size = callgate__v1__request__get_packed_size(message)
-        buffer.writeInteger(UInt32(size))
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
-            callgate__v1__request__pack(message, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        }
-    }
-
-    /// The protobuf body of this request (no length prefix).
-    public func serialized() -> [UInt8] {
-        let arena = CArena()
-        let message = self.c(in: arena)
-        let size = callgate__v1__request__get_packed_size(message)
-        return [UInt8](unsafeUninitializedCapacity: size) { bytes, count in
-            count = callgate__v1__request__pack(message, bytes.baseAddress)
-        }
-    }
-}
-
 extension Wire.Response {
-    /// Decodes one response from a frame's body (without the length prefix).
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Wire.Response {
-        guard
-            let message = callgate__v1__response__unpack(
-                nil,
-                bytes.count,
-                bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            )
-        else { throw WireError.malformed(length: bytes.count) }
-        defer { callgate__v1__response__free_unpacked(message, nil) }
-        return Wire.Response(c: message)
-    }
-
-    /// Decodes one response from a frame's body (without the length prefix).
-    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> Wire.Response {
-        let result: Swift.Result<Wire.Response, WireError> = buffer.withUnsafeReadableBytes { bytes in
-            do throws(WireError) { return .success(try Wire.Response.decode(bytes)) } catch { return .failure(error) }
-        }
-        return try result.get()
-    }
-
-    /// Appends this response as one frame (length prefix and body) to `buffer`.
-    public func encodeFrame(into buffer: inout ByteBuffer) {
-        let arena = CArena()
-        let message = self.c(in: arena)
-        let size = callgate__v1__response__get_packed_size(message)
-        buffer.writeInteger(UInt32(size))
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
-            callgate__v1__response__pack(message, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        }
-    }
-
-    /// The protobuf body of this response (no length prefix).
-    public func serialized() -> [UInt8] {
-        let arena = CArena()
-        let message = self.c(in: arena)
-        let size = callgate__v1__response__get_packed_size(message)
-        return [UInt8](unsafeUninitializedCapacity: size) { bytes, count in
-            count = callgate__v1__response__pack(message, bytes.baseAddress)
-        }
-    }
-
     /// A response carrying an error status.
     public static func error(_ requestID: UInt64, _ code: Wire.StatusCode, _ message: String) -> Wire.Response {
         Wire.Response(requestID: requestID, result: .error(Wire.Status(code: code, message: message)))
-    }
-}
-
-extension Wire.Request.Method {
-    /// The method's name as in `proto/README.md` and in metrics (`authorize_call`).
-    public var name: String {
-        switch self {
-        case .hello: return "hello"
-        case .authorizeCall: return "authorize_call"
-        case .pickNumber: return "pick_number"
-        case .assign: return "assign"
-        case .release: return "release"
-        case .addNumber: return "add_number"
-        case .importNumbers: return "import_numbers"
-        case .listNumbers: return "list_numbers"
-        case .getNumber: return "get_number"
-        case .updateNumber: return "update_number"
-        case .deleteNumbers: return "delete_numbers"
-        case .upsertAgent: return "upsert_agent"
-        case .listAgents: return "list_agents"
-        case .deactivateAgent: return "deactivate_agent"
-        case .listAssignments: return "list_assignments"
-        case .updateAssignment: return "update_assignment"
-        case .resetCounters: return "reset_counters"
-        case .auditLog: return "audit_log"
-        case .numberTimeline: return "number_timeline"
-        case .syncNumbers: return "sync_numbers"
-        case .createKey: return "create_key"
-        case .listKeys: return "list_keys"
-        case .revokeKey: return "revoke_key"
-        case .stats: return "stats"
-        }
     }
 }
 

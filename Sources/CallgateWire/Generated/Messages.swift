@@ -2,6 +2,7 @@
 // swift-format-ignore-file
 
 public import CCallgateProto
+public import NIOCore
 
 extension Wire {
     public struct Request: Sendable, Hashable {
@@ -34,6 +35,42 @@ extension Wire {
             case listKeys(Wire.ListKeysRequest)
             case revokeKey(Wire.RevokeKeyRequest)
             case stats(Wire.StatsRequest)
+
+            /// Every case's field name in the proto (`authorize_call`), in declaration order.
+            public static let allNames: [String] = ["hello", "authorize_call", "pick_number", "assign", "release", "add_number", "import_numbers", "list_numbers", "get_number", "update_number", "delete_numbers", "upsert_agent", "list_agents", "deactivate_agent", "list_assignments", "update_assignment", "reset_counters", "audit_log", "number_timeline", "sync_numbers", "create_key", "list_keys", "revoke_key", "stats"]
+
+            /// This case's position in ``allNames``.
+            public var index: Int {
+                switch self {
+                case .hello: return 0
+                case .authorizeCall: return 1
+                case .pickNumber: return 2
+                case .assign: return 3
+                case .release: return 4
+                case .addNumber: return 5
+                case .importNumbers: return 6
+                case .listNumbers: return 7
+                case .getNumber: return 8
+                case .updateNumber: return 9
+                case .deleteNumbers: return 10
+                case .upsertAgent: return 11
+                case .listAgents: return 12
+                case .deactivateAgent: return 13
+                case .listAssignments: return 14
+                case .updateAssignment: return 15
+                case .resetCounters: return 16
+                case .auditLog: return 17
+                case .numberTimeline: return 18
+                case .syncNumbers: return 19
+                case .createKey: return 20
+                case .listKeys: return 21
+                case .revokeKey: return 22
+                case .stats: return 23
+                }
+            }
+
+            /// This case's field name in the proto (`authorize_call`): for metrics and messages.
+            public var name: String { Self.allNames[self.index] }
         }
 
         public init(
@@ -191,6 +228,46 @@ extension Wire.Request {
     }
 }
 
+extension Wire.Request {
+    /// Decodes one request from a frame's body (without the length prefix).
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Wire.Request {
+        guard let message = callgate__v1__request__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireError.malformed(length: bytes.count)
+        }
+        defer { callgate__v1__request__free_unpacked(message, nil) }
+        return Wire.Request(c: message)
+    }
+
+    /// Decodes one request from a frame's body (without the length prefix).
+    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> Wire.Request {
+        let result: Swift.Result<Wire.Request, WireError> = buffer.withUnsafeReadableBytes { bytes in
+            do throws(WireError) { return .success(try Wire.Request.decode(bytes)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// Appends this request as one frame (length prefix and body) to `buffer`.
+    public func encodeFrame(into buffer: inout ByteBuffer) {
+        let arena = CArena()
+        let message = self.c(in: arena)
+        let size = callgate__v1__request__get_packed_size(message)
+        buffer.writeInteger(UInt32(size))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+            callgate__v1__request__pack(message, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    /// The protobuf body of this request (no length prefix).
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let message = self.c(in: arena)
+        let size = callgate__v1__request__get_packed_size(message)
+        return [UInt8](unsafeUninitializedCapacity: size) { bytes, count in
+            count = callgate__v1__request__pack(message, bytes.baseAddress)
+        }
+    }
+}
+
 extension Wire {
     public struct Response: Sendable, Hashable {
         public var requestID: UInt64
@@ -223,6 +300,43 @@ extension Wire {
             case listKeys(Wire.ListKeysResponse)
             case revokeKey(Wire.KeyInfo)
             case stats(Wire.StatsResponse)
+
+            /// Every case's field name in the proto (`authorize_call`), in declaration order.
+            public static let allNames: [String] = ["error", "hello", "authorize_call", "pick_number", "assign", "release", "add_number", "import_numbers", "list_numbers", "get_number", "update_number", "delete_numbers", "upsert_agent", "list_agents", "deactivate_agent", "list_assignments", "update_assignment", "reset_counters", "audit_log", "number_timeline", "sync_numbers", "create_key", "list_keys", "revoke_key", "stats"]
+
+            /// This case's position in ``allNames``.
+            public var index: Int {
+                switch self {
+                case .error: return 0
+                case .hello: return 1
+                case .authorizeCall: return 2
+                case .pickNumber: return 3
+                case .assign: return 4
+                case .release: return 5
+                case .addNumber: return 6
+                case .importNumbers: return 7
+                case .listNumbers: return 8
+                case .getNumber: return 9
+                case .updateNumber: return 10
+                case .deleteNumbers: return 11
+                case .upsertAgent: return 12
+                case .listAgents: return 13
+                case .deactivateAgent: return 14
+                case .listAssignments: return 15
+                case .updateAssignment: return 16
+                case .resetCounters: return 17
+                case .auditLog: return 18
+                case .numberTimeline: return 19
+                case .syncNumbers: return 20
+                case .createKey: return 21
+                case .listKeys: return 22
+                case .revokeKey: return 23
+                case .stats: return 24
+                }
+            }
+
+            /// This case's field name in the proto (`authorize_call`): for metrics and messages.
+            public var name: String { Self.allNames[self.index] }
         }
 
         public init(
@@ -382,6 +496,46 @@ extension Wire.Response {
             break
         }
         return c
+    }
+}
+
+extension Wire.Response {
+    /// Decodes one response from a frame's body (without the length prefix).
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> Wire.Response {
+        guard let message = callgate__v1__response__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
+            throw WireError.malformed(length: bytes.count)
+        }
+        defer { callgate__v1__response__free_unpacked(message, nil) }
+        return Wire.Response(c: message)
+    }
+
+    /// Decodes one response from a frame's body (without the length prefix).
+    public static func decode(_ buffer: ByteBuffer) throws(WireError) -> Wire.Response {
+        let result: Swift.Result<Wire.Response, WireError> = buffer.withUnsafeReadableBytes { bytes in
+            do throws(WireError) { return .success(try Wire.Response.decode(bytes)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// Appends this response as one frame (length prefix and body) to `buffer`.
+    public func encodeFrame(into buffer: inout ByteBuffer) {
+        let arena = CArena()
+        let message = self.c(in: arena)
+        let size = callgate__v1__response__get_packed_size(message)
+        buffer.writeInteger(UInt32(size))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+            callgate__v1__response__pack(message, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    /// The protobuf body of this response (no length prefix).
+    public func serialized() -> [UInt8] {
+        let arena = CArena()
+        let message = self.c(in: arena)
+        let size = callgate__v1__response__get_packed_size(message)
+        return [UInt8](unsafeUninitializedCapacity: size) { bytes, count in
+            count = callgate__v1__response__pack(message, bytes.baseAddress)
+        }
     }
 }
 
@@ -850,6 +1004,20 @@ extension Wire {
         public enum Mode: Sendable, Hashable {
             case reserve(Wire.ReserveMode)
             case assign(Wire.AssignMode)
+
+            /// Every case's field name in the proto (`authorize_call`), in declaration order.
+            public static let allNames: [String] = ["reserve", "assign"]
+
+            /// This case's position in ``allNames``.
+            public var index: Int {
+                switch self {
+                case .reserve: return 0
+                case .assign: return 1
+                }
+            }
+
+            /// This case's field name in the proto (`authorize_call`): for metrics and messages.
+            public var name: String { Self.allNames[self.index] }
         }
 
         public init(
