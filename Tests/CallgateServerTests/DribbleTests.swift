@@ -16,8 +16,7 @@ import Testing
 
             let raw = try RawConnection(port: server.port)
             func dribble(_ request: Wire.Request) async throws {
-                let body = request.serialized()
-                for byte in RawConnection.prefix(body.count) + body {
+                for byte in RawConnection.frame(request) {
                     raw.send([byte])
                     try await Task.sleep(for: .milliseconds(2))
                 }

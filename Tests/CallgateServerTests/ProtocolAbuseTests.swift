@@ -37,7 +37,7 @@ struct ProtocolAbuseTests {
         func bytes(adminKey: String) -> [UInt8] {
             switch self {
             case .garbageBeforeHello, .garbageAfterHello:
-                return AbuseSocket.prefix(Self.garbage.count) + Self.garbage
+                return RawConnection.prefix(Self.garbage.count) + Self.garbage
             case .lengthPrefixAllOnes:
                 // The prefix alone: the server must answer without waiting for 4 GiB of body.
                 return [0xFF, 0xFF, 0xFF, 0xFF]
@@ -54,18 +54,18 @@ struct ProtocolAbuseTests {
                     )
                 ).serialized()
                 precondition(hello.count > Self.maximumFrameBytes)
-                return AbuseSocket.prefix(hello.count) + hello
+                return RawConnection.prefix(hello.count) + hello
             case .requestBeforeHello:
-                return Self.frame(Wire.Request(requestID: 7, method: .stats(Wire.StatsRequest())))
+                return RawConnection.frame(Wire.Request(requestID: 7, method: .stats(Wire.StatsRequest())))
             case .helloWithABadKey:
-                return Self.frame(
+                return RawConnection.frame(
                     Wire.Request(
                         requestID: 3,
                         method: .hello(Wire.HelloRequest(protocolVersion: 1, apiKey: "cgk_0000000000000000_nope"))
                     )
                 )
             case .helloWithProtocolVersion2:
-                return Self.frame(
+                return RawConnection.frame(
                     Wire.Request(requestID: 3, method: .hello(Wire.HelloRequest(protocolVersion: 2, apiKey: adminKey)))
                 )
             }
@@ -87,11 +87,6 @@ struct ProtocolAbuseTests {
             case .requestBeforeHello: 7
             case .helloWithABadKey, .helloWithProtocolVersion2: 3
             }
-        }
-
-        static func frame(_ request: Wire.Request) -> [UInt8] {
-            let body = request.serialized()
-            return AbuseSocket.prefix(body.count) + body
         }
     }
 
@@ -127,7 +122,7 @@ struct ProtocolAbuseTests {
     }
 
     /// Says hello with the admin key and expects the session.
-    static func hello(_ raw: AbuseSocket, key: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    static func hello(_ raw: RawConnection, key: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
         raw.send(Self.helloRequest(key: key))
         let response = raw.receive()
         guard case .hello(let session)? = response?.result else {
@@ -141,7 +136,7 @@ struct ProtocolAbuseTests {
 
     /// Expects exactly one error response, then the end of the stream.
     static func expectErrorThenClose(
-        _ raw: AbuseSocket,
+        _ raw: RawConnection,
         _ code: Wire.StatusCode,
         requestID: UInt64 = 0,
         sourceLocation: SourceLocation = #_sourceLocation
@@ -159,7 +154,7 @@ struct ProtocolAbuseTests {
             let good = try await Self.wellBehavedClient(server)
             defer { Task { await good.close() } }
 
-            let raw = try AbuseSocket(port: server.port)
+            let raw = try RawConnection(port: server.port)
             if abuse.authenticatesFirst { #expect(Self.hello(raw, key: server.adminKey)) }
             raw.send(abuse.bytes(adminKey: server.adminKey))
             Self.expectErrorThenClose(raw, abuse.expectedCode, requestID: abuse.expectedRequestID)
@@ -176,10 +171,10 @@ struct ProtocolAbuseTests {
         try await withTestServer(configure: configure) { server in
             let good = try await Self.wellBehavedClient(server)
             defer { Task { await good.close() } }
-            var second: AbuseSocket? = try AbuseSocket(port: server.port)
+            var second: RawConnection? = try RawConnection(port: server.port)
             #expect(Self.hello(try #require(second), key: server.adminKey))
 
-            let third = try AbuseSocket(port: server.port)
+            let third = try RawConnection(port: server.port)
             Self.expectErrorThenClose(third, .resourceExhausted)
             try await Self.expectAllow(good)
 
@@ -187,7 +182,7 @@ struct ProtocolAbuseTests {
             second = nil
             var admitted = false
             for _ in 0..<200 where !admitted {
-                let next = try AbuseSocket(port: server.port)
+                let next = try RawConnection(port: server.port)
                 next.send(Self.helloRequest(key: server.adminKey))
                 let response = next.receive()
                 switch response?.result {
@@ -213,7 +208,7 @@ struct ProtocolAbuseTests {
         try await withTestServer(configure: configure) { server in
             let good = try await Self.wellBehavedClient(server)
             defer { Task { await good.close() } }
-            let silent = try AbuseSocket(port: server.port)
+            let silent = try RawConnection(port: server.port)
             Self.expectErrorThenClose(silent, .unauthenticated)
             try await Self.expectAllow(good)
         }
@@ -223,9 +218,9 @@ struct ProtocolAbuseTests {
         let configure: (inout ServerConfiguration) -> Void = { $0.idleTimeout = .milliseconds(300) }
         try await withTestServer(configure: configure) { server in
             // On a loaded machine even a prompt hello may come after 300 ms: then try again.
-            var authenticated: AbuseSocket?
+            var authenticated: RawConnection?
             for _ in 0..<20 where authenticated == nil {
-                let raw = try AbuseSocket(port: server.port)
+                let raw = try RawConnection(port: server.port)
                 raw.send(Self.helloRequest(key: server.adminKey))
                 if case .hello? = raw.receive()?.result { authenticated = raw }
             }
@@ -236,74 +231,5 @@ struct ProtocolAbuseTests {
             #expect(response.map { $0.result?.statusCode != .ok } == true, "\(String(describing: response))")
             #expect(idle.isClosedByPeer())
         }
-    }
-}
-
-/// A blocking TCP socket like `RawConnection`, except that a reset counts as the server closing.
-///
-/// A server that closes while bytes it never read sit in its receive buffer (the rest of an oversized
-/// frame, the hello of a refused connection) makes the kernel send RST instead of FIN. Both are the
-/// server closing; only a timeout or more data is not.
-final class AbuseSocket {
-    private let fd: Int32
-
-    init(port: Int) throws {
-        self.fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else {
-            close(self.fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit { close(self.fd) }
-
-    static func prefix(_ length: Int) -> [UInt8] {
-        withUnsafeBytes(of: UInt32(length).bigEndian, Array.init)
-    }
-
-    func send(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    }
-
-    func send(_ request: Wire.Request) {
-        let body = request.serialized()
-        self.send(Self.prefix(body.count) + body)
-    }
-
-    /// Reads one response frame; `nil` when the connection ended (or 10 s passed).
-    func receive() -> Wire.Response? {
-        guard let header = self.read(4) else { return nil }
-        let length = Int(header.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }.bigEndian)
-        guard let body = self.read(length) else { return nil }
-        return try? body.withUnsafeBytes { try Wire.Response.decode($0) }
-    }
-
-    /// Whether the server closed the connection: end of stream or reset, within 10 s, and no more data.
-    func isClosedByPeer() -> Bool {
-        var byte: UInt8 = 0
-        let n = recv(self.fd, &byte, 1, 0)
-        return n == 0 || (n < 0 && errno == ECONNRESET)
-    }
-
-    private func read(_ count: Int) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var offset = 0
-        while offset < count {
-            let n = bytes.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress! + offset, count - offset, 0) }
-            if n <= 0 { return nil }
-            offset += n
-        }
-        return bytes
     }
 }

@@ -24,47 +24,23 @@ import Glibc
             _ = try await admin.assign(Wire.AssignRequest(number: "+14155550100", agentID: "a"))
 
             // A socket with a small receive buffer that never reads.
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var small: Int32 = 4096
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-            var timeout = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(server.port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            try #require(connected == 0)
-
-            func frame(_ request: Wire.Request) -> [UInt8] {
-                let body = request.serialized()
-                return withUnsafeBytes(of: UInt32(body.count).bigEndian, Array.init) + body
-            }
-            var batch = frame(
-                Wire.Request(
-                    requestID: 1,
-                    method: .hello(Wire.HelloRequest(protocolVersion: 1, apiKey: server.adminKey))
-                )
-            )
+            let raw = try RawConnection(port: server.port, receiveBufferBytes: 4096, sendTimeoutSeconds: 2)
+            let hello = Wire.HelloRequest(protocolVersion: 1, apiKey: server.adminKey)
+            var batch = RawConnection.frame(Wire.Request(requestID: 1, method: .hello(hello)))
             for id in 2...1000 {
                 let call = Wire.AuthorizeCallRequest(agentID: "a", destination: "+12025550123", dryRun: true)
-                batch += frame(Wire.Request(requestID: UInt64(id), method: .authorizeCall(call)))
+                batch += RawConnection.frame(Wire.Request(requestID: UInt64(id), method: .authorizeCall(call)))
             }
             // Keep sending (each batch asks for ~70 KB of replies) until the server cuts us off; a
             // server that buffered without end would accept all 2,000 batches.
             var cutOff = false
             for _ in 0..<2_000 {
-                let sent = batch.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK {
+                let error = raw.send(batch)
+                if error != 0 && error != EAGAIN && error != EWOULDBLOCK {
                     cutOff = true
                     break
                 }
-                if sent < 0 { try await Task.sleep(for: .milliseconds(50)) }
+                if error != 0 { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(cutOff, "the server kept accepting requests from a client that never reads")
 

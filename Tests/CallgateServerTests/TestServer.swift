@@ -112,8 +112,14 @@ func withTestServer<T: Sendable>(
 final class RawConnection {
     private let fd: Int32
 
-    init(port: Int) throws {
+    /// - Parameters:
+    ///   - receiveBufferBytes: a small `SO_RCVBUF` makes a client that never reads fill up quickly.
+    ///   - sendTimeoutSeconds: a `SO_SNDTIMEO`, so a send to a server that stopped reading returns.
+    init(port: Int, receiveBufferBytes: Int32? = nil, sendTimeoutSeconds: Int = 0) throws {
         self.fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBufferBytes {
+            setsockopt(self.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -123,27 +129,42 @@ final class RawConnection {
                 Glibc.connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard result == 0 else {
+            close(self.fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if sendTimeoutSeconds > 0 {
+            var sendTimeout = timeval(tv_sec: sendTimeoutSeconds, tv_usec: 0)
+            setsockopt(self.fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
+        }
     }
 
     deinit { close(self.fd) }
 
-    func send(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    /// Sends `bytes`; returns 0, or the `errno` of a failed send (`EAGAIN` when the send timed out).
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Int32 {
+        let sent = bytes.withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        return sent < 0 ? errno : 0
     }
 
     func send(_ request: Wire.Request) {
+        self.send(Self.frame(request))
+    }
+
+    /// A request as one frame: length prefix and body.
+    static func frame(_ request: Wire.Request) -> [UInt8] {
         let body = request.serialized()
-        self.send(Self.prefix(body.count) + body)
+        return Self.prefix(body.count) + body
     }
 
     static func prefix(_ length: Int) -> [UInt8] {
         withUnsafeBytes(of: UInt32(length).bigEndian, Array.init)
     }
 
-    /// Reads one response frame; `nil` when the server closed the connection (or 10 s passed).
+    /// Reads one response frame; `nil` when the connection ended (or 10 s passed).
     func receive() -> Wire.Response? {
         guard let header = self.read(4) else { return nil }
         let length = Int(header.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }.bigEndian)
@@ -151,10 +172,15 @@ final class RawConnection {
         return try? body.withUnsafeBytes { try Wire.Response.decode($0) }
     }
 
-    /// Whether the server closed the connection (reads end of stream).
+    /// Whether the server closed the connection: end of stream or reset, within 10 s, and no more data.
+    ///
+    /// A server that closes while bytes it never read sit in its receive buffer (the rest of an
+    /// oversized frame, the hello of a refused connection) makes the kernel send RST instead of FIN;
+    /// both are the server closing.
     func isClosedByPeer() -> Bool {
         var byte: UInt8 = 0
-        return recv(self.fd, &byte, 1, 0) == 0
+        let n = recv(self.fd, &byte, 1, 0)
+        return n == 0 || (n < 0 && errno == ECONNRESET)
     }
 
     private func read(_ count: Int) -> [UInt8]? {
