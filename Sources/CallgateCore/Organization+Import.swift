@@ -142,12 +142,7 @@ extension Organization {
             for (number, entry) in changedEntries {
                 let previous = pool.numbers[number]?.attributes.status
                 pool.numbers[number] = entry
-                if case .assigned(let a) = entry.lifecycle, previous != entry.attributes.status {
-                    let active = entry.attributes.status == .active
-                    a.agent.state.withLock { state in
-                        if let i = state.holdingIndex(of: number) { state.holdings[i].active = active }
-                    }
-                }
+                Self.tellHolder(number, entry, previousStatus: previous)
             }
             return report
         }

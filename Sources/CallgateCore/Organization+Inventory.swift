@@ -161,14 +161,19 @@ extension Organization {
             after.modifiedAt = now
             after.modifiedBy = actor
             _ = try self.changes.record(self.change(now, actor, .numberUpdated(before: before, after: after)))
-            if case .assigned(let a) = entry.lifecycle, before.attributes.status != entry.attributes.status {
-                let active = entry.attributes.status == .active
-                a.agent.state.withLock { state in
-                    if let i = state.holdingIndex(of: number) { state.holdings[i].active = active }
-                }
-            }
+            Self.tellHolder(number, entry, previousStatus: before.attributes.status)
             pool.numbers[number] = entry
             return after
+        }
+    }
+
+    /// Tells the agent holding `number` that its status changed, so AuthorizeCall sees it at once. Called
+    /// under the pool lock; takes the holder's lock (the usual order).
+    static func tellHolder(_ number: PhoneNumber, _ entry: NumberEntry, previousStatus: NumberStatus?) {
+        guard case .assigned(let a) = entry.lifecycle, previousStatus != entry.attributes.status else { return }
+        let active = entry.attributes.status == .active
+        a.agent.state.withLock { state in
+            if let i = state.holdingIndex(of: number) { state.holdings[i].active = active }
         }
     }
 
