@@ -21,7 +21,7 @@ import Synchronization
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
 /// keeps serving reads.
 public final class ChangeWriter: ChangeSink, @unchecked Sendable {
-    // @unchecked: `database`, `statements`, `zones`, `dayNames`, `pendingCalls` and `callsWrittenAt` are
+    // @unchecked: `database`, `statements`, `zones`, `dayNames`, `pendingCalls`, `flushingCalls` and `callsWrittenAt` are
     // touched only by the writer thread (after `start`); everything shared is atomic or in a Locked.
     private let queue: ChangeQueue
     private let configuration: StoreConfiguration
@@ -34,6 +34,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// a second B-tree page per call, so these deltas are written once a second (and at stop) instead.
     /// Daily counters (what limits are checked against) are always written with the call.
     private var pendingCalls: [NumberKey: Int64] = [:]
+    /// The deltas of the last interval, being written a slice per group; new ones wait in `pendingCalls`.
+    private var flushingCalls: [NumberKey: Int64] = [:]
     private var callsWrittenAt: UInt64 = 0
     /// How often pending calls-since-assigned deltas are written.
     static let callsWriteInterval: UInt64 = 1_000_000_000
@@ -191,7 +193,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             if batch.isEmpty {
                 if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
-                    while !self.pendingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
+                    self.flushingCalls.merge(self.pendingCalls, uniquingKeysWith: +)
+                    self.pendingCalls.removeAll()
+                    while !self.flushingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
                         do {
                             try self.commit([], writeCalls: true)
                         } catch {
@@ -202,12 +206,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                     break
                 }
                 // Idle: write calls-since-assigned deltas that are due (in slices) before sleeping.
-                if !self.pendingCalls.isEmpty, !self.failed.load(ordering: .acquiring),
-                    DispatchTime.now().uptimeNanoseconds &- self.callsWrittenAt >= Self.callsWriteInterval
-                {
+                self.startCallsFlushIfDue()
+                if !self.flushingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
                     do {
                         try self.commit([], writeCalls: true)
-                        if self.pendingCalls.isEmpty { self.callsWrittenAt = DispatchTime.now().uptimeNanoseconds }
                     } catch {
                         try? self.database.execute("ROLLBACK")
                     }
@@ -234,11 +236,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             let started = DispatchTime.now().uptimeNanoseconds
             do {
-                let now = DispatchTime.now().uptimeNanoseconds
-                // Once due, deltas are written a slice per group until none is left; then the clock restarts.
-                let due = now &- self.callsWrittenAt >= Self.callsWriteInterval || self.pendingCalls.count >= 65_536
-                try self.commit(batch, writeCalls: due)
-                if due { self.callsWrittenAt = self.pendingCalls.isEmpty ? now : 0 }
+                self.startCallsFlushIfDue()
+                try self.commit(batch, writeCalls: !self.flushingCalls.isEmpty)
                 let elapsed = DispatchTime.now().uptimeNanoseconds - started
                 let observer = self.shared.withLock { shared in
                     shared.stats.recordBatch(size: batch.count, nanoseconds: elapsed)
@@ -315,9 +314,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             switch record.event {
             case .assigned(let a), .released(let a, _):
                 self.pendingCalls[NumberKey(organization: record.organization, number: a.number)] = nil
+                self.flushingCalls[NumberKey(organization: record.organization, number: a.number)] = nil
             case .numbersDeleted(let numbers):
                 for n in numbers {
                     self.pendingCalls[NumberKey(organization: record.organization, number: n.number)] = nil
+                    self.flushingCalls[NumberKey(organization: record.organization, number: n.number)] = nil
                 }
             default:
                 break
@@ -327,8 +328,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         try flushCounters()
         // At most a slice of the deltas per group, so that writing them never stalls a group for long.
         var written: [(key: NumberKey, value: Int64)] = []
-        if writeCalls, !self.pendingCalls.isEmpty {
-            written = self.pendingCalls.prefix(Self.callsPerGroup).sorted(by: { $0.key < $1.key })
+        if writeCalls, !self.flushingCalls.isEmpty {
+            written = self.flushingCalls.prefix(Self.callsPerGroup).sorted(by: { $0.key < $1.key })
             for (key, calls) in written {
                 s.addCalls.bind(1, calls)
                 s.addCalls.bind(2, Int64(key.organization.rawValue))
@@ -338,10 +339,18 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         try s.commit.run()
         // Only once the transaction holding them is committed are the deltas written.
-        for (key, calls) in written {
-            let left = (self.pendingCalls[key] ?? calls) - calls
-            self.pendingCalls[key] = left == 0 ? nil : left
-        }
+        for (key, _) in written { self.flushingCalls[key] = nil }
+    }
+
+    /// Once a second (or when many numbers wait), the deltas gathered so far start being written; deltas
+    /// counted meanwhile wait for the next round, so a busy writer writes each number's delta at most
+    /// about once a second instead of every group.
+    private func startCallsFlushIfDue() {
+        guard self.flushingCalls.isEmpty, !self.pendingCalls.isEmpty else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now &- self.callsWrittenAt >= Self.callsWriteInterval || self.pendingCalls.count >= 65_536 else { return }
+        swap(&self.flushingCalls, &self.pendingCalls)
+        self.callsWrittenAt = now
     }
 
     /// Calls-since-assigned rows written per group at most.
