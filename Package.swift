@@ -100,6 +100,15 @@ let package = Package(
         ),
         // The crash test's child process (SIGKILLed by CallgateStoreTests) and a load-time probe.
         .executableTarget(name: "callgate-crashtest", dependencies: ["CallgateCore", "CallgateStore"]),
+        // Fuzz targets (wire: frames, decoding and dispatch; import: CSV importer and number parser) and
+        // their seeds; the regression tests replay them, scripts/fuzz.sh runs them under libFuzzer.
+        .target(
+            name: "CallgateFuzz",
+            dependencies: [
+                "CallgateCore", "CallgateStore", "CallgateWire", "CallgateServer", "CCallgateProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "CallgateCoreTests",
             dependencies: ["CallgateCore"],
@@ -107,6 +116,12 @@ let package = Package(
         ),
         .testTarget(name: "CallgateStoreTests", dependencies: ["CallgateStore", "CallgateCore"]),
         .testTarget(name: "CCallgateProtoTests", dependencies: ["CCallgateProto"]),
+        .testTarget(
+            name: "CallgateFuzzTests",
+            dependencies: ["CallgateFuzz"],
+            // Regressions/<target>/: inputs that once crashed a fuzz target, replayed by the tests.
+            exclude: ["Regressions"]
+        ),
         .testTarget(
             name: "CallgateWireTests",
             dependencies: [
@@ -136,6 +151,13 @@ let package = Package(
         ),
     ]
 )
+
+// The libFuzzer executable links libFuzzer's `main`, so it exists only in fuzz builds:
+// `CALLGATE_FUZZ=1 swift build --sanitize=fuzzer --sanitize=address --product callgate-fuzz` (scripts/fuzz.sh).
+if Context.environment["CALLGATE_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(name: "callgate-fuzz", dependencies: ["CallgateFuzz"]))
+    package.products.append(.executable(name: "callgate-fuzz", targets: ["callgate-fuzz"]))
+}
 
 for target in package.targets where target.type != .system && target.name != "CCallgateProto" {
     target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings

@@ -1,4 +1,4 @@
-import CallgateCore
+public import CallgateCore
 public import CallgateStore
 import Foundation
 
@@ -35,6 +35,7 @@ public struct DataDirectory: Sendable {
         synchronous: StoreConfiguration.Synchronous,
         organizationName: String,
         timeZone: String,
+        clock: any EngineClock = SystemClock(),
         tune: (inout StoreConfiguration) -> Void = { _ in }
     ) async throws -> (store: Store, firstStart: FirstStart?) {
         if !FileManager.default.fileExists(atPath: self.path) {
@@ -56,7 +57,7 @@ public struct DataDirectory: Sendable {
             synchronous: synchronous
         )
         tune(&configuration)
-        let store = try Store.open(configuration)
+        let store = try Store.open(configuration, clock: clock)
         do {
             // A start that stopped between creating the organization and writing its key is completed.
             var org = store.engine.allOrganizations.first

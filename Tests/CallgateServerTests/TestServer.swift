@@ -55,6 +55,7 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws 
 /// Starts a server on a fresh data directory, runs `body`, then shuts the server down gracefully.
 func withTestServer<T: Sendable>(
     durability: StoreConfiguration.Durability = .commit,
+    clock: any EngineClock = SystemClock(),
     configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: @Sendable (TestServer) async throws -> T
 ) async throws -> T {
@@ -64,7 +65,8 @@ func withTestServer<T: Sendable>(
             durability: durability,
             synchronous: .normal,
             organizationName: "Test Org",
-            timeZone: "UTC"
+            timeZone: "UTC",
+            clock: clock
         )
         defer { store.close() }
         let keyPath = try #require(firstStart?.adminKeyPath)
