@@ -21,10 +21,12 @@ SCRATCH="${FUZZ_SCRATCH:-.build-fuzz}"
 
 scripts/bootstrap.sh >/dev/null
 
+# swiftc keeps only the last -sanitize= flag it is given, and SwiftPM passes one per --sanitize: so
+# libFuzzer's coverage and ASan go together in one -Xswiftc flag (two --sanitize would lose coverage).
+BUILD=(swift build --scratch-path "$SCRATCH" --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address)
 echo "== build callgate-fuzz (libFuzzer + AddressSanitizer) in $SCRATCH"
-CALLGATE_FUZZ=1 swift build --scratch-path "$SCRATCH" --sanitize=fuzzer --sanitize=address \
-    --product callgate-fuzz 2>&1 | grep -v "ld.gold: warning: Cannot export local symbol" | tail -3
-BIN="$(CALLGATE_FUZZ=1 swift build --scratch-path "$SCRATCH" --sanitize=fuzzer --sanitize=address --show-bin-path)/callgate-fuzz"
+CALLGATE_FUZZ=1 "${BUILD[@]}" --product callgate-fuzz 2>&1 | grep -v "ld.gold: warning: Cannot export local symbol" | tail -3
+BIN="$(CALLGATE_FUZZ=1 "${BUILD[@]}" --show-bin-path)/callgate-fuzz"
 
 # libFuzzer handles crashes itself; Swift's backtracer would hold the process.
 export SWIFT_BACKTRACE=enable=no

@@ -47,7 +47,7 @@ public final class ImportFuzzer {
             precondition(!error.message.isEmpty, "a refused file without a reason")
             return
         }
-        let lineCount = text.utf8.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+        let lineCount = Self.lineCount(text)
         var previous = 0
         for row in file.rows {
             precondition(row.line > previous && row.line <= lineCount, "row line \(row.line) of \(lineCount)")
@@ -86,6 +86,19 @@ public final class ImportFuzzer {
                 precondition(record.attributes.provider == values.provider, "provider differs after import")
             }
         }
+    }
+
+    /// Lines as the importer counts them: `\n`, `\r\n` and a lone `\r` each end one.
+    static func lineCount(_ text: String) -> Int {
+        var lines = 1
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\r") || (byte == UInt8(ascii: "\n") && previous != UInt8(ascii: "\r")) {
+                lines += 1
+            }
+            previous = byte
+        }
+        return lines
     }
 
     /// Every field of the text, as a number: parsing never crashes and what parses round-trips.

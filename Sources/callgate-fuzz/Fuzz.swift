@@ -19,8 +19,17 @@ private func makeTarget() -> (UnsafeRawBufferPointer) -> Void {
     do {
         switch name {
         case "wire":
-            let fuzzer = try WireFuzzer()
-            return { fuzzer.run($0) }
+            // A fresh organization and store every 2,000 inputs keeps the state (and memory) small.
+            var fuzzer = try WireFuzzer()
+            var runs = 0
+            return { input in
+                runs += 1
+                if runs % 2_000 == 0, let fresh = try? WireFuzzer() {
+                    fuzzer.close()
+                    fuzzer = fresh
+                }
+                fuzzer.run(input)
+            }
         case "import":
             let fuzzer = try ImportFuzzer()
             return { fuzzer.run($0) }

@@ -111,7 +111,8 @@ func withTestServer<T: Sendable>(
 }
 
 /// A blocking TCP socket for tests that must send bytes no client library would.
-final class RawConnection {
+final class RawConnection: @unchecked Sendable {
+    // @unchecked: only an immutable descriptor; a test uses each connection from one task at a time.
     private let fd: Int32
 
     /// - Parameters:
@@ -183,6 +184,12 @@ final class RawConnection {
         var byte: UInt8 = 0
         let n = recv(self.fd, &byte, 1, 0)
         return n == 0 || (n < 0 && errno == ECONNRESET)
+    }
+
+    /// Whether the server has sent something or closed, within `milliseconds` (`poll`, no read).
+    func isReadable(withinMilliseconds milliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: self.fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, milliseconds) > 0
     }
 
     private func read(_ count: Int) -> [UInt8]? {
