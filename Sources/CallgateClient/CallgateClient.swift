@@ -44,12 +44,25 @@ public final class CallgateClient: Sendable {
 
     /// Connects and says `hello` (protocol version 1, the API key, the client name).
     ///
-    /// A refused key throws `.status(.unauthenticated)`; an unreachable server `.connectFailed`.
-    /// ``CallgateClientConfiguration/connectTimeout`` bounds the TCP connect and, separately, the hello.
+    /// A refused key throws `.status(.unauthenticated)`; an unreachable server, an unusable TLS file or a
+    /// failed TLS handshake (a server certificate that does not verify, a server without TLS) `.connectFailed`.
+    /// ``CallgateClientConfiguration/connectTimeout`` bounds the TCP connect and, separately, the TLS
+    /// handshake and hello together.
     public static func connect(
         _ configuration: CallgateClientConfiguration
     ) async throws(CallgateClientError) -> CallgateClient {
         let maximumFrameBytes = configuration.maximumFrameBytes
+        let tls: ClientTLSContext?
+        do {
+            tls = try configuration.tls.map { tls throws(CallgateClientError) in
+                try ClientTLSContext(tls, host: configuration.host)
+            }
+        } catch {
+            throw CallgateClientError(
+                kind: .connectFailed,
+                message: "TLS to \(configuration.host):\(configuration.port): \(error.message)"
+            )
+        }
         let connection: Connection
         do {
             connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -57,7 +70,9 @@ public final class CallgateClient: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = ClientHandler()
+                        let handler = ClientHandler(tls: tls)
+                        // The hello is written at once; TLS holds it until the handshake is done.
+                        try tls?.addHandler(to: channel.pipeline.syncOperations)
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(maximumFrameBytes: maximumFrameBytes))
                         )
@@ -91,6 +106,12 @@ public final class CallgateClient: Sendable {
             )
         } catch {
             connection.channel.close(promise: nil)
+            if error.kind == .connectFailed {
+                throw CallgateClientError(
+                    kind: .connectFailed,
+                    message: "could not connect to \(configuration.host):\(configuration.port): \(error.message)"
+                )
+            }
             throw error
         }
         guard case .hello(let session) = result else {

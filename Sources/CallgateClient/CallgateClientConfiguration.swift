@@ -10,8 +10,12 @@ public struct CallgateClientConfiguration: Sendable {
     public var clientName: String = "callgate-client"
     /// How long one request waits for its response unless ``CallgateClient/send(_:timeout:)`` says otherwise.
     public var requestTimeout: Duration = .seconds(30)
-    /// How long the TCP connect may take, and then how long the `hello` exchange may take.
+    /// How long the TCP connect may take, and then how long the TLS handshake (with ``tls``) and the
+    /// `hello` exchange may take together.
     public var connectTimeout: Duration = .seconds(5)
+    /// TLS to the server; `nil` (the default) speaks plain TCP, as `callgated` does unless it is given a
+    /// certificate.
+    public var tls: TLS?
     /// The largest response frame body accepted; a longer length prefix closes the connection.
     public var maximumFrameBytes: Int = Wire.defaultMaximumFrameBytes
 
@@ -33,6 +37,7 @@ extension CallgateClientConfiguration: CustomStringConvertible {
     public var description: String {
         "CallgateClientConfiguration(host: \(self.host), port: \(self.port), apiKey: <redacted>, "
             + "clientName: \(self.clientName), requestTimeout: \(self.requestTimeout), "
-            + "connectTimeout: \(self.connectTimeout), maximumFrameBytes: \(self.maximumFrameBytes))"
+            + "connectTimeout: \(self.connectTimeout), maximumFrameBytes: \(self.maximumFrameBytes), "
+            + "tls: \(self.tls.map { "\($0)" } ?? "off"))"
     }
 }

@@ -26,6 +26,14 @@ final class ClientHandler: ChannelInboundHandler {
     /// An error the server sent with request id 0 (it closes the connection after it).
     private var serverError: Wire.Status?
     private var closedByClient = false
+    /// TLS, when on: its failures before the first response are connect failures.
+    private let tls: ClientTLSContext?
+    /// Whether a response arrived (the TLS handshake, if any, is done and the server speaks Callgate).
+    private var answered = false
+
+    init(tls: ClientTLSContext? = nil) {
+        self.tls = tls
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -75,6 +83,7 @@ final class ClientHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = self.unwrapInboundIn(data)
+        self.answered = true
         let response: Wire.Response
         do {
             response = try Wire.Response.decode(frame)
@@ -99,7 +108,16 @@ final class ClientHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if self.closeReason == nil {
-            if let error = error as? WireError {
+            if let tls = self.tls, !self.answered, ClientTLSContext.isTLSError(error) {
+                // No session yet: the connection could not be set up (an untrusted certificate, a server
+                // without TLS, a refused client certificate).
+                self.closeReason = (.connectFailed, tls.describeFailure(error))
+            } else if self.tls == nil, !self.answered, case .frameTooLarge(let length, _)? = error as? WireError,
+                length >> 16 == 0x1503 || length >> 16 == 0x1603
+            {
+                // A TLS record (an alert or a handshake, version 3.x) read as a length prefix.
+                self.closeReason = (.connectFailed, "the server answered in TLS: connect with TLS")
+            } else if let error = error as? WireError {
                 self.closeReason = (.protocolViolation, "the server sent an invalid frame: \(error)")
             } else if error is ByteToMessageDecoderError {
                 // A partial frame when the stream ended: the server went away mid-response.

@@ -29,6 +29,8 @@ struct AgentState {
     var holdings: [Holding] = []
     /// Index of the holding picked last; ties rotate from the one after it.
     var lastPicked: Int = -1
+    /// Decisions not yet taken by the store, for the usage report (Organization+Usage.swift).
+    var usage = AgentUsage()
 
     func holdingIndex(of number: PhoneNumber) -> Int? {
         self.holdings.firstIndex { $0.number == number }

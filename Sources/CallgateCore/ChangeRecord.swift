@@ -42,8 +42,16 @@ public enum ChangeEvent: Sendable {
     indirect case released(AssignmentRecord, releasedAt: Timestamp)
     /// Admin reset: these numbers' counters are zero on `dayKey`.
     indirect case countersReset(numbers: [PhoneNumber], dayKey: Int64)
+    /// Usage tallies taken from the engine (allowed calls by hour, denials by reason): deltas to add.
+    indirect case usageTallied([UsageRecord])
+    /// Retention: one slice of the deletion of past days' counters and usage tallies.
+    indirect case retentionPruned(RetentionPrune)
+    /// A bulk operation or an inventory sync, applied all or nothing (see ``BulkChange``).
+    indirect case bulk(BulkChange)
+    /// A pool's low-capacity threshold was set (`after`) or removed (`after == nil`).
+    indirect case poolThresholdSet(pool: String, before: UInt32?, after: UInt32?)
 
-    /// The audit action name (`number.add`, `assign`, …); `nil` for counted calls.
+    /// The audit action name (`number.add`, `assign`, …); `nil` for counted calls and usage tallies.
     public var action: String? {
         switch self {
         case .counter: return nil
@@ -59,6 +67,10 @@ public enum ChangeEvent: Sendable {
         case .assignmentUpdated: return "assignment.update"
         case .released: return "release"
         case .countersReset: return "counters.reset"
+        case .usageTallied: return nil
+        case .retentionPruned: return "retention.prune"
+        case .bulk(let change): return change.kind.rawValue
+        case .poolThresholdSet: return "pool.threshold"
         }
     }
 }

@@ -81,19 +81,38 @@ public struct ImportRow: Sendable, Hashable {
     public var number: PhoneNumber?
     /// What the row gives, or why it is rejected.
     public var values: Result<ImportValues, CallgateError>
+    /// The agent the row assigns the number to (sync files with an `assigned_to` column only).
+    public var assignment: SyncAssignment?
 
-    public init(line: Int, text: String, number: PhoneNumber?, values: Result<ImportValues, CallgateError>) {
+    public init(
+        line: Int,
+        text: String,
+        number: PhoneNumber?,
+        values: Result<ImportValues, CallgateError>,
+        assignment: SyncAssignment? = nil
+    ) {
         self.line = line
         self.text = text
         self.number = number
         self.values = values
+        self.assignment = assignment
     }
+}
+
+/// What a sync file's `assigned_to` cell says.
+public enum SyncAssignment: Sendable, Hashable {
+    /// Assigned to this agent.
+    case agent(String)
+    /// `-` (or `none`): explicitly not assigned; a number assigned locally is released.
+    case unassigned
 }
 
 /// An import file read into rows.
 public struct ImportFile: Sendable, Hashable {
     public var format: ImportFormat
     public var rows: [ImportRow]
+    /// Whether the file has an `assigned_to` column (sync files only).
+    public var hasAssignments = false
 
     /// The most data rows in one import.
     public static let maximumRows = 200_000
@@ -111,12 +130,18 @@ public struct ImportFile: Sendable, Hashable {
     /// - Throws: `invalidArgument` for a problem of the whole file: a header without a number column or
     ///   with an unknown or repeated column, no provider anywhere, too many rows. A bad row is not an
     ///   error: it is rejected with its reason and the others go on.
-    public static func parse(_ csv: String, defaultProvider: String? = nil) throws(CallgateError) -> ImportFile {
+    ///   - assignments: read an `assigned_to` column (aliases `agent_id`, `agent`) as the agent each
+    ///     number is assigned to (``ImportRow/assignment``): a sync file. An import refuses the column.
+    public static func parse(
+        _ csv: String,
+        defaultProvider: String? = nil,
+        assignments: Bool = false
+    ) throws(CallgateError) -> ImportFile {
         let defaultProvider = defaultProvider?.trimmingSpaces.nilIfEmpty
         if let defaultProvider { try Organization.validateText(defaultProvider, field: "default provider") }
         let records = CSVReader.records(csv)
         guard let first = records.first else { return ImportFile(format: .columns, rows: []) }
-        let layout = try Layout(first: first.fields, defaultProvider: defaultProvider)
+        let layout = try Layout(first: first.fields, defaultProvider: defaultProvider, assignments: assignments)
         let body = layout.hasHeader ? records.dropFirst() : records[...]
         guard body.count <= Self.maximumRows else {
             throw CallgateError(
@@ -149,7 +174,9 @@ public struct ImportFile: Sendable, Hashable {
             }
             rows.append(row)
         }
-        return ImportFile(format: format, rows: rows)
+        var file = ImportFile(format: format, rows: rows)
+        file.hasAssignments = layout.columns?.contains(.assignedTo) ?? false
+        return file
     }
 }
 
@@ -158,6 +185,8 @@ public struct ImportFile: Sendable, Hashable {
 enum ImportColumn: Hashable {
     case number, provider, country, location, tags, type, capabilities, status
     case voiceCapable, smsCapable, mmsCapable, faxCapable
+    /// The agent holding the number (sync files).
+    case assignedTo
     case ignored
 }
 
@@ -195,7 +224,11 @@ struct Layout {
         "emergency_enabled", "billing_group_id", "customer_reference",
     ]
 
-    init(first: [String], defaultProvider: String?) throws(CallgateError) {
+    static let assignmentNames: [String: ImportColumn] = [
+        "assigned_to": .assignedTo, "agent_id": .assignedTo, "agent": .assignedTo,
+    ]
+
+    init(first: [String], defaultProvider: String?, assignments: Bool = false) throws(CallgateError) {
         let keys = first.map(Self.key)
         let looksLikeNumber = first.contains { (try? PhoneNumber.parse($0)) != nil }
         let known = keys.contains { Self.names[$0] != nil || Self.twilioMarkers.contains($0) }
@@ -216,7 +249,9 @@ struct Layout {
         var columns: [ImportColumn] = []
         var used: [ImportColumn: String] = [:]
         for (key, raw) in zip(keys, first) {
-            var column = Self.names[key] ?? (self.format == .twilio ? Self.twilioNames[key] : nil)
+            var column =
+                Self.names[key] ?? (self.format == .twilio ? Self.twilioNames[key] : nil)
+                ?? (assignments ? Self.assignmentNames[key] : nil)
             if column == nil {
                 guard self.format != .columns else {
                     throw CallgateError(
@@ -308,6 +343,7 @@ struct Layout {
             let (number, values) = try cells.values(format: format, defaultProvider: defaultProvider)
             row.number = number
             row.text = number.e164
+            row.assignment = try cells.assignment()
             row.values = .success(values)
         } catch {
             row.values = .failure(error)
@@ -330,6 +366,7 @@ struct Cells {
     var type: String?
     var capabilities: String?
     var status: String?
+    var assignedTo: String?
     var flags: [(Capabilities, String, String)] = []
 
     mutating func set(_ column: ImportColumn, _ raw: String) {
@@ -349,6 +386,7 @@ struct Cells {
         case .type: self.type = value
         case .capabilities: self.capabilities = value
         case .status: self.status = value
+        case .assignedTo: self.assignedTo = value
         case .voiceCapable: self.flags.append((.voice, "voice_capable", value))
         case .smsCapable: self.flags.append((.sms, "sms_capable", value))
         case .mmsCapable: self.flags.append((.mms, "mms_capable", value))
@@ -437,6 +475,18 @@ struct Cells {
             values.capabilities = capabilities
         }
         return (number, values)
+    }
+
+    /// The `assigned_to` cell: empty (or no column) says nothing, `-` or `none` says not assigned.
+    func assignment() throws(CallgateError) -> SyncAssignment? {
+        guard let text = self.assignedTo?.nilIfEmpty else { return nil }
+        if text == "-" || text.lowercased() == "none" { return .unassigned }
+        do {
+            try Organization.validateAgentID(text)
+        } catch {
+            throw CallgateError(.invalidArgument, "assigned_to: \(error.message)")
+        }
+        return .agent(text)
     }
 
     static func tags(_ text: String) throws(CallgateError) -> [String] {

@@ -141,7 +141,7 @@ extension Organization {
             pool.add(contentsOf: newEntries)
             for (number, entry) in changedEntries {
                 let previous = pool.numbers[number]?.attributes.status
-                pool.numbers[number] = entry
+                pool.replace(number, with: entry)
                 Self.tellHolder(number, entry, previousStatus: previous)
             }
             return report
@@ -150,14 +150,7 @@ extension Organization {
 
     /// The names of the fields that differ, for the report of an updated row.
     static func changedFields(_ a: NumberAttributes, _ b: NumberAttributes) -> String {
-        var names: [String] = []
-        if a.provider != b.provider { names.append("provider") }
-        if a.capabilities != b.capabilities { names.append("capabilities") }
-        if a.status != b.status { names.append("status") }
-        if a.location != b.location { names.append("location") }
-        if a.tags != b.tags { names.append("tags") }
-        if a.numberType != b.numberType { names.append("type") }
-        return "changed: " + names.joined(separator: ", ")
+        "changed: " + Self.fieldChanges(a, b).map(\.field).joined(separator: ", ")
     }
 }
 

@@ -162,7 +162,7 @@ extension Organization {
             after.modifiedBy = actor
             _ = try self.changes.record(self.change(now, actor, .numberUpdated(before: before, after: after)))
             Self.tellHolder(number, entry, previousStatus: before.attributes.status)
-            pool.numbers[number] = entry
+            pool.replace(number, with: entry)
             return after
         }
     }
@@ -560,19 +560,17 @@ public struct InventoryCounts: Hashable, Sendable {
 }
 
 extension Organization {
-    /// Counts the pool by state (one pass under the pool lock: for stats, not for the hot path).
+    /// Counts the pool by state, from the counters the pool keeps (``PoolCounts``): no scan of the
+    /// numbers, one look-up per reserved number.
     public func inventoryCounts() -> InventoryCounts {
         let now = self.clock.now()
         var counts = InventoryCounts()
         self.pool.withLock { pool in
+            let all = pool.poolCounts(now: now, pools: .none).all
             counts.numbers = pool.numbers.count
-            for entry in pool.numbers.values {
-                switch entry.state(at: now) {
-                case .available: counts.available += 1
-                case .reserved: counts.reserved += 1
-                case .assigned: counts.assigned += 1
-                }
-            }
+            counts.available = all.available + all.inactive
+            counts.reserved = all.reserved
+            counts.assigned = all.assigned
         }
         counts.agents = self.directory.all().count
         return counts

@@ -98,7 +98,7 @@ extension Organization {
         }
         var updated = entry
         updated.lifecycle = .assigned(AssignedTo(agent: agent, since: now, by: actor))
-        pool.numbers[number] = updated
+        pool.replace(number, with: updated)
         return (record, ticket)
     }
 
@@ -134,7 +134,7 @@ extension Organization {
                 }
                 let ticket = try self.changes.record(self.change(now, actor, .reservationCancelled(number: number, r)))
                 entry.lifecycle = .available
-                pool.numbers[number] = entry
+                pool.replace(number, with: entry)
                 return ticket
             case .assigned(let a):
                 if let expectedAgent, a.agent.id != expectedAgent {
@@ -164,7 +164,7 @@ extension Organization {
                 entry.counter = holding.counter
                 entry.lifecycle = .available
                 entry.releasedAt = now
-                pool.numbers[number] = entry
+                pool.replace(number, with: entry)
                 return ticket
             }
         }
@@ -240,23 +240,11 @@ extension Organization {
         let day = self.day.window(containing: now)
         return try self.pool.withLock { (pool) throws(CallgateError) -> PickResult in
             var best: (number: PhoneNumber, releasedAt: Int64)?
-            func consider(_ number: PhoneNumber, _ entry: inout NumberEntry) -> Bool {
-                guard entry.attributes.status == .active, entry.isAvailable(at: now),
-                    matcher.matches(number, entry.attributes)
-                else { return true }
+            // Prefix, area code or pattern: only the numbers in those ranges of the order.
+            self.visitAvailable(&pool, matcher, now: now) { number, entry in
                 let released = entry.releasedAt?.milliseconds ?? Int64.min
-                if let b = best, (b.releasedAt, b.number.digits) <= (released, number.digits) { return true }
+                if let b = best, (b.releasedAt, b.number.digits) <= (released, number.digits) { return }
                 best = (number, released)
-                return true
-            }
-            if matcher.ranges != nil {
-                // Prefix, area code or pattern: only the numbers in those ranges of the order.
-                pool.scan(matcher.ranges, after: nil, digits: matcher.matchesDigits, consider)
-            } else {
-                for (number, entry) in pool.numbers {
-                    var entry = entry
-                    _ = consider(number, &entry)
-                }
             }
             guard let number = best?.number, var entry = pool.numbers[number] else {
                 throw CallgateError(.notFound, "no available active number matches the criteria")
@@ -272,7 +260,7 @@ extension Organization {
                 )
                 let ticket = try self.changes.record(self.change(now, actor, .reserved(number: number, reservation)))
                 entry.lifecycle = .reserved(reservation)
-                pool.numbers[number] = entry
+                pool.replace(number, with: entry)
                 return PickResult(
                     number: self.numberRecord(number, entry, dayKey: day.key, now: now),
                     reservation: reservation,
@@ -335,7 +323,7 @@ extension Organization {
                     }
                 } else {
                     entry.counter = DailyCounter(dayKey: day.key, count: 0)
-                    pool.numbers[number] = entry
+                    pool.replace(number, with: entry)
                 }
             }
             return targets.count

@@ -23,6 +23,8 @@ public final class Organization: Sendable {
     let changes: any ChangeSink
     let directory = AgentDirectory()
     let pool: Locked<PoolState>
+    /// Usage tallies that belong to no agent (Organization+Usage.swift).
+    let usage = OrganizationUsage()
 
     init(record: OrganizationRecord, clock: any EngineClock, changes: any ChangeSink) throws(CallgateError) {
         self.id = record.id
@@ -81,10 +83,10 @@ public final class Organization: Sendable {
         dryRun: Bool = false
     ) throws(CallgateError) -> CallDecision {
         guard let agent = self.directory.lookupUnretained(agentID) else {
-            return .deny(.unknownAgent, resetsAt: self.today.end)
+            return self.denyUnknownAgent(.unknownAgent, dryRun: dryRun)
         }
         guard let country = CountryTable.country(of: destination) else {
-            return .deny(.invalidDestination, resetsAt: self.today.end)
+            return agent._withUnsafeGuaranteedRef { self.denyInvalidDestination($0, from: from, dryRun: dryRun) }
         }
         let areaCode = destination.nanpAreaCode ?? 0
         let result: Result<CallDecision, CallgateError> = agent._withUnsafeGuaranteedRef { agent in
@@ -112,95 +114,113 @@ public final class Organization: Sendable {
             // a call stamped 23:59:59.999 cannot write its day's counter over one already on the next day.
             let now = self.clock.now()
             let day = self.day.window(containing: now)
-            guard state.record.active else { return .deny(.agentInactive, resetsAt: day.end, country: country) }
-            guard !state.holdings.isEmpty else { return .deny(.noAssignment, resetsAt: day.end, country: country) }
-            let choice: Int
-            if let from {
-                guard let index = state.holdingIndex(of: from) else {
-                    return .deny(.numberNotAssignedToAgent, resetsAt: day.end, country: country, callerID: from)
-                }
-                let h = state.holdings[index]
-                let used = h.counter.count(on: day.key)
-                let reason: DenyReason? =
-                    !h.active
-                    ? .numberInactive
-                    : !h.allowedCountries.contains(country)
-                        ? .countryNotAllowed : used >= h.dailyLimit ? .dailyLimitReached : nil
-                if let reason {
-                    return .deny(
-                        reason,
-                        resetsAt: day.end,
-                        country: country,
-                        callerID: from,
-                        count: used,
-                        limit: h.dailyLimit
-                    )
-                }
-                choice = index
-            } else {
-                let lastPicked = state.lastPicked
-                let chosen = state.holdings.withUnsafeBufferPointer { holdings in
-                    Self.choose(
-                        in: holdings,
-                        lastPicked: lastPicked,
-                        country: country,
-                        areaCode: areaCode,
-                        dayKey: day.key
-                    )
-                }
-                switch chosen {
-                case .chosen(let index):
-                    choice = index
-                case .denied(let reason, let index):
-                    let h = index.map { state.holdings[$0] }
-                    return .deny(
-                        reason,
-                        resetsAt: day.end,
-                        country: country,
-                        callerID: h?.number,
-                        count: h?.counter.count(on: day.key) ?? 0,
-                        limit: h?.dailyLimit ?? 0
-                    )
-                }
-            }
+            let decision = try self.decideLocked(&state, destination, country, areaCode, from, dryRun, now, day)
+            // The usage report's tallies, under the lock already held: a scan of a few slots and an add.
+            if !dryRun { state.usage.count(decision, now: now, day: day) }
+            return decision
+        }
+    }
 
-            let holding = state.holdings[choice]
-            let count = holding.counter.count(on: day.key) + 1
-            // Never move a counter to an earlier day (a wall clock stepped back).
-            let dayKey = max(day.key, holding.counter.dayKey)
-            guard !dryRun else {
-                return CallDecision(
-                    denyReason: nil,
-                    callerID: holding.number,
-                    destinationCountry: country,
-                    count: count - 1,
-                    limit: holding.dailyLimit,
+    /// The decision itself, with the agent's lock held and the clock read.
+    @inline(__always)
+    private func decideLocked(
+        _ state: inout AgentState,
+        _ destination: PhoneNumber,
+        _ country: Country,
+        _ areaCode: UInt16,
+        _ from: PhoneNumber?,
+        _ dryRun: Bool,
+        _ now: Timestamp,
+        _ day: DayWindow
+    ) throws(CallgateError) -> CallDecision {
+        guard state.record.active else { return .deny(.agentInactive, resetsAt: day.end, country: country) }
+        guard !state.holdings.isEmpty else { return .deny(.noAssignment, resetsAt: day.end, country: country) }
+        let choice: Int
+        if let from {
+            guard let index = state.holdingIndex(of: from) else {
+                return .deny(.numberNotAssignedToAgent, resetsAt: day.end, country: country, callerID: from)
+            }
+            let h = state.holdings[index]
+            let used = h.counter.count(on: day.key)
+            let reason: DenyReason? =
+                !h.active
+                ? .numberInactive
+                : !h.allowedCountries.contains(country)
+                    ? .countryNotAllowed : used >= h.dailyLimit ? .dailyLimitReached : nil
+            if let reason {
+                return .deny(
+                    reason,
                     resetsAt: day.end,
-                    ticket: nil
+                    country: country,
+                    callerID: from,
+                    count: used,
+                    limit: h.dailyLimit
                 )
             }
-            // Record first: if the store refuses, nothing is counted.
-            let ticket = try self.changes.record(
-                ChangeRecord(
-                    organization: self.id,
-                    at: now,
-                    actor: nil,
-                    event: .counter(number: holding.number, dayKey: dayKey, count: count)
+            choice = index
+        } else {
+            let lastPicked = state.lastPicked
+            let chosen = state.holdings.withUnsafeBufferPointer { holdings in
+                Self.choose(
+                    in: holdings,
+                    lastPicked: lastPicked,
+                    country: country,
+                    areaCode: areaCode,
+                    dayKey: day.key
                 )
-            )
-            state.holdings[choice].counter = DailyCounter(dayKey: dayKey, count: count)
-            state.holdings[choice].callsSinceAssigned &+= 1
-            state.lastPicked = choice
+            }
+            switch chosen {
+            case .chosen(let index):
+                choice = index
+            case .denied(let reason, let index):
+                let h = index.map { state.holdings[$0] }
+                return .deny(
+                    reason,
+                    resetsAt: day.end,
+                    country: country,
+                    callerID: h?.number,
+                    count: h?.counter.count(on: day.key) ?? 0,
+                    limit: h?.dailyLimit ?? 0
+                )
+            }
+        }
+
+        let holding = state.holdings[choice]
+        let count = holding.counter.count(on: day.key) + 1
+        // Never move a counter to an earlier day (a wall clock stepped back).
+        let dayKey = max(day.key, holding.counter.dayKey)
+        guard !dryRun else {
             return CallDecision(
                 denyReason: nil,
                 callerID: holding.number,
                 destinationCountry: country,
-                count: count,
+                count: count - 1,
                 limit: holding.dailyLimit,
                 resetsAt: day.end,
-                ticket: ticket
+                ticket: nil
             )
         }
+        // Record first: if the store refuses, nothing is counted.
+        let ticket = try self.changes.record(
+            ChangeRecord(
+                organization: self.id,
+                at: now,
+                actor: nil,
+                event: .counter(number: holding.number, dayKey: dayKey, count: count)
+            )
+        )
+        state.holdings[choice].counter = DailyCounter(dayKey: dayKey, count: count)
+        state.holdings[choice].callsSinceAssigned &+= 1
+        state.lastPicked = choice
+        return CallDecision(
+            denyReason: nil,
+            callerID: holding.number,
+            destinationCountry: country,
+            count: count,
+            limit: holding.dailyLimit,
+            resetsAt: day.end,
+            ticket: ticket
+        )
     }
 
     enum Choice {

@@ -32,7 +32,12 @@ struct NumberEntry {
 /// Online changes keep the order (an insert or a removal moves the tail of the array: a `memmove` of at
 /// most 8 MB for a million numbers); only loading in another order leaves it to be rebuilt on first use.
 struct PoolState {
-    var numbers: [PhoneNumber: NumberEntry] = [:]
+    /// Every number. Changed only through this type's methods, which keep ``counts`` current.
+    private(set) var numbers: [PhoneNumber: NumberEntry] = [:]
+    /// Per-pool (tag) and whole-inventory counts, kept current on every change (see ``PoolCounters``).
+    private(set) var counts = PoolCounters()
+    /// Low-capacity warning thresholds by pool key (``PoolCounters/key(_:)``).
+    var thresholds: [String: UInt32] = [:]
     /// Numbers in ascending order; rebuilt lazily when ``sortedIsValid`` is false.
     private var sorted: [PhoneNumber] = []
     private var sortedIsValid = true
@@ -45,7 +50,8 @@ struct PoolState {
     /// Adds a number while loading: appends in order, and leaves the order to be rebuilt once when the
     /// numbers come in another order.
     mutating func insert(_ number: PhoneNumber, _ entry: NumberEntry) {
-        self.numbers[number] = entry
+        if let old = self.numbers.updateValue(entry, forKey: number) { self.counts.remove(number, old) }
+        self.counts.add(number, entry)
         if self.sortedIsValid {
             if let last = self.sorted.last, last >= number {
                 self.sortedIsValid = false
@@ -57,8 +63,10 @@ struct PoolState {
 
     /// Adds a new number, keeping the order.
     mutating func add(_ number: PhoneNumber, _ entry: NumberEntry) {
-        let isNew = self.numbers.updateValue(entry, forKey: number) == nil
-        guard isNew, self.sortedIsValid else { return }
+        let old = self.numbers.updateValue(entry, forKey: number)
+        if let old { self.counts.remove(number, old) }
+        self.counts.add(number, entry)
+        guard old == nil, self.sortedIsValid else { return }
         if let last = self.sorted.last, last >= number {
             self.sorted.insert(number, at: self.lowerBound(number.digits))
         } else {
@@ -71,8 +79,13 @@ struct PoolState {
         var fresh: [PhoneNumber] = []
         fresh.reserveCapacity(entries.count)
         self.numbers.reserveCapacity(self.numbers.count + entries.count)
-        for (number, entry) in entries where self.numbers.updateValue(entry, forKey: number) == nil {
-            fresh.append(number)
+        for (number, entry) in entries {
+            self.counts.add(number, entry)
+            if let old = self.numbers.updateValue(entry, forKey: number) {
+                self.counts.remove(number, old)
+            } else {
+                fresh.append(number)
+            }
         }
         guard self.sortedIsValid, !fresh.isEmpty else { return }
         fresh.sort()
@@ -98,8 +111,20 @@ struct PoolState {
         }
     }
 
+    /// Replaces the entry of a number that is in the pool (its lifecycle, attributes, counter…).
+    mutating func replace(_ number: PhoneNumber, with entry: NumberEntry) {
+        guard let index = self.numbers.index(forKey: number) else {
+            self.add(number, entry)
+            return
+        }
+        self.counts.change(number, from: self.numbers.values[index], to: entry)
+        self.numbers.values[index] = entry
+    }
+
     mutating func remove(_ number: PhoneNumber) {
-        guard self.numbers.removeValue(forKey: number) != nil, self.sortedIsValid else { return }
+        guard let old = self.numbers.removeValue(forKey: number) else { return }
+        self.counts.remove(number, old)
+        guard self.sortedIsValid else { return }
         let i = self.lowerBound(number.digits)
         if i < self.sorted.count, self.sorted[i] == number { self.sorted.remove(at: i) }
     }
@@ -110,7 +135,9 @@ struct PoolState {
             for number in numbers { self.remove(number) }
             return
         }
-        for number in numbers { self.numbers.removeValue(forKey: number) }
+        for number in numbers {
+            if let old = self.numbers.removeValue(forKey: number) { self.counts.remove(number, old) }
+        }
         if self.sortedIsValid {
             let remaining = self.numbers
             self.sorted.removeAll { remaining[$0] == nil }

@@ -1,3 +1,4 @@
+public import CallgateClient
 import NIOCore
 
 /// What ``runLoad(_:progress:)`` does: where, how many connections and requests in flight, at what
@@ -8,6 +9,8 @@ public struct LoadConfiguration: Sendable {
     /// An admin or dialer key (the lifecycle methods of a ``LoadMix`` need admin, or dialer for reserve only).
     public var apiKey: String
     public var clientName = "callgate-load"
+    /// TLS to the server (the same settings as ``CallgateClient``'s); `nil`: plain TCP.
+    public var tls: CallgateClientConfiguration.TLS?
 
     /// TCP connections; each says `hello` first.
     public var connections = 50

@@ -1,3 +1,4 @@
+import CallgateClient
 import CallgateWire
 import NIOCore
 
@@ -7,6 +8,8 @@ final class LoadPlan: @unchecked Sendable {
     // @unchecked: every stored property is immutable after init; `templates` is owned memory freed in deinit.
 
     let configuration: LoadConfiguration
+    /// TLS to the server (one context for every connection), when ``LoadConfiguration/tls`` is set.
+    let tls: ClientTLSContext?
     /// Method parts back to back: template `2·agent` is the agent's allowed destination, `2·agent + 1` the
     /// denied one.
     let templates: UnsafeMutableRawBufferPointer
@@ -16,8 +19,9 @@ final class LoadPlan: @unchecked Sendable {
     let mixBounds: (UInt64, UInt64, UInt64, UInt64)
     let firstSpare: Int
 
-    init(_ configuration: LoadConfiguration) {
+    init(_ configuration: LoadConfiguration, tls: ClientTLSContext? = nil) {
         self.configuration = configuration
+        self.tls = tls
         var bytes: [UInt8] = []
         var offsets: [Int] = [0]
         offsets.reserveCapacity(2 * configuration.agentCount + 1)
@@ -195,7 +199,11 @@ final class LoadConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.failConnecting("the connection failed before hello: \(error)")
+        if let tls = self.plan.tls, ClientTLSContext.isTLSError(error) {
+            self.failConnecting(tls.describeFailure(error))
+        } else {
+            self.failConnecting("the connection failed before hello: \(error)")
+        }
         context.close(promise: nil)
     }
 

@@ -1,3 +1,4 @@
+import CallgateClient
 import CallgateWire
 import Histogram
 import NIOCore
@@ -23,7 +24,15 @@ public func runLoad(
         try await releaseSpares(configuration)
     }
 
-    let plan = LoadPlan(configuration)
+    let tls: ClientTLSContext?
+    do {
+        tls = try configuration.tls.map { tls throws(CallgateClientError) in
+            try ClientTLSContext(tls, host: configuration.host)
+        }
+    } catch {
+        throw LoadError.connectFailed(error.message)
+    }
+    let plan = LoadPlan(configuration, tls: tls)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
     do {
         let report = try await run(plan, group: group, progress: progress)
@@ -184,6 +193,8 @@ private func connectAll(
                         port: configuration.port
                     ) { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            // The hello is written on channelActive; TLS holds it until the handshake is done.
+                            try plan.tls?.addHandler(to: channel.pipeline.syncOperations)
                             let handler = LoadConnectionHandler(
                                 plan: plan,
                                 stats: box.value,

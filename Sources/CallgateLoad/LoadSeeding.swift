@@ -219,6 +219,7 @@ func connectAdmin(_ configuration: LoadConfiguration) async throws -> CallgateCl
         clientName: configuration.clientName + " (seed)"
     )
     clientConfiguration.requestTimeout = .seconds(60)
+    clientConfiguration.tls = configuration.tls
     do {
         return try await CallgateClient.connect(clientConfiguration)
     } catch {

@@ -1,6 +1,7 @@
 import CallgateCore
 public import CallgateStore
 import CallgateWire
+import Foundation
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -45,6 +46,8 @@ public final class CallgateServer: Service, Sendable {
         self.dispatcher = Dispatcher(store: store, sessions: self.sessions)
         let metrics = self.metrics
         store.writer.setBatchObserver { size, nanoseconds in metrics.writerBatch(size: size, nanoseconds: nanoseconds) }
+        let engine = store.engine
+        metrics.addScrapeSource { PoolMetrics.text(engine) }
     }
 
     public func run() async throws {
@@ -64,6 +67,11 @@ public final class CallgateServer: Service, Sendable {
             .childChannelOption(.writeBufferWaterMark, value: watermark)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = configuration.tls {
+                        // First, so that every later handler sees plaintext. The handshake starts with the
+                        // connection, and so does the hello timeout: a client must finish both within it.
+                        try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
+                    }
                     try channel.pipeline.syncOperations.addHandlers(
                         IdleStateHandler(readTimeout: .init(configuration.idleTimeout)),
                         ByteToMessageHandler(FrameDecoder(maximumFrameBytes: configuration.maximumFrameBytes)),
@@ -96,15 +104,28 @@ public final class CallgateServer: Service, Sendable {
             }
         }
         let addresses = Addresses(port: listener.localAddress?.port ?? 0, metricsPort: metricsServer?.boundPort)
-        logger.notice(
-            "callgated listening",
-            metadata: [
-                "address": "\(configuration.host):\(addresses.port)",
-                "metrics": "\(addresses.metricsPort.map { "\(configuration.metricsHost):\($0)" } ?? "off")",
-                "durability": "\(self.store.configuration.durability.rawValue)",
-                "sync": "\(self.store.configuration.synchronous.rawValue)",
-            ]
-        )
+        var listening: Logger.Metadata = [
+            "address": "\(configuration.host):\(addresses.port)",
+            "metrics": "\(addresses.metricsPort.map { "\(configuration.metricsHost):\($0)" } ?? "off")",
+            "durability": "\(self.store.configuration.durability.rawValue)",
+            "sync": "\(self.store.configuration.synchronous.rawValue)",
+            "tls": "\(configuration.tls == nil ? "off" : "on")",
+        ]
+        if let tls = configuration.tls {
+            listening["certificate"] = "\(tls.certificatePath)"
+            listening["certificate_expires"] = "\(Date(timeIntervalSince1970: Double(tls.certificateNotValidAfter)))"
+            listening["client_certificates"] = "\(tls.requiresClientCertificates ? "required" : "no")"
+        }
+        logger.notice("callgated listening", metadata: listening)
+        if let tls = configuration.tls, tls.certificateNotValidAfter < Int(Date().timeIntervalSince1970) {
+            logger.warning("the TLS certificate has expired: clients that verify it refuse to connect")
+        }
+        if configuration.tls == nil, !Self.isLoopback(configuration.host) {
+            logger.warning(
+                "TLS is off on an address that is not loopback: API keys and phone numbers travel in clear (see --tls-certificate)",
+                metadata: ["address": "\(configuration.host)"]
+            )
+        }
         await self.onListening(addresses)
 
         // Serve until asked to stop (a signal through the ServiceGroup) or cancelled.
@@ -135,5 +156,18 @@ public final class CallgateServer: Service, Sendable {
             logger.error("store writer could not flush", metadata: ["error": "\(error)"])
         }
         await metricsServer?.stop()
+    }
+
+    /// Whether `host` names this machine only: `localhost`, 127.0.0.0/8 or ::1.
+    static func isLoopback(_ host: String) -> Bool {
+        if host.lowercased() == "localhost" { return true }
+        guard let address = try? SocketAddress(ipAddress: host, port: 0), let ip = address.ipAddress else {
+            return false
+        }
+        switch address.protocol {
+        case .inet: return ip.hasPrefix("127.")
+        case .inet6: return ip == "::1"
+        default: return false
+        }
     }
 }

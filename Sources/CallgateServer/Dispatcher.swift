@@ -282,8 +282,22 @@ package final class Dispatcher: Sendable {
                     )
                 )
             )
-        case .syncNumbers:
-            throw CallgateError(.unimplemented, "sync_numbers is not implemented in this version")
+        case .usageReport(let r):
+            return Reply(.usageReport(try self.usageReport(r, p)))
+        case .syncNumbers(let r):
+            return try self.syncNumbers(r, p)
+        case .poolCapacity(let r):
+            return try self.poolCapacity(r, p)
+        case .setPoolThreshold(let r):
+            return try self.setPoolThreshold(r, p)
+        case .bulkAssign(let r):
+            return try self.bulkAssign(r, p)
+        case .bulkRelease(let r):
+            return try self.bulkRelease(r, p)
+        case .bulkUpdateStatus(let r):
+            return try self.bulkUpdateStatus(r, p)
+        case .bulkDelete(let r):
+            return try self.bulkDelete(r, p)
         case .createKey(let r):
             guard let role = Role(wire: r.role) else {
                 throw CallgateError(.invalidArgument, "role must be admin, manager, dialer or agent")
@@ -326,7 +340,8 @@ package final class Dispatcher: Sendable {
                         decisions: p.tally.decisions.load(ordering: .relaxed),
                         allows: p.tally.allows.load(ordering: .relaxed),
                         connections: UInt32(clamping: self.sessions.count(organization: org.id)),
-                        durability: self.durability.rawValue
+                        durability: self.durability.rawValue,
+                        poolsBelowThreshold: org.poolsBelowThreshold().map(Self.poolInfo)
                     )
                 )
             )
@@ -334,7 +349,7 @@ package final class Dispatcher: Sendable {
     }
 
     /// A reply to an admin change: it waits for everything recorded so far (its own changes included).
-    private func changed(_ result: Wire.Response.Result) -> Reply {
+    func changed(_ result: Wire.Response.Result) -> Reply {
         Reply(result, ticket: self.store.writer.lastTicket)
     }
 
@@ -400,7 +415,7 @@ package final class Dispatcher: Sendable {
                 dryRun: dryRun
             )
         } else {
-            decision = .deny(.invalidDestination, resetsAt: p.organization.today.end, callerID: fromNumber)
+            decision = p.organization.denyUnparsableDestination(agent: agent, callerID: fromNumber, dryRun: dryRun)
         }
         p.tally.decisions.add(1, ordering: .relaxed)
         if decision.isAllowed, !dryRun { p.tally.allows.add(1, ordering: .relaxed) }
@@ -590,19 +605,19 @@ package final class Dispatcher: Sendable {
         }
     }
 
-    private static func numbers(_ texts: [String]) throws(CallgateError) -> [PhoneNumber] {
+    static func numbers(_ texts: [String]) throws(CallgateError) -> [PhoneNumber] {
         var result: [PhoneNumber] = []
         result.reserveCapacity(texts.count)
         for (index, text) in texts.enumerated() { result.append(try Self.number(text, field: "numbers[\(index)]")) }
         return result
     }
 
-    private static func required(_ text: String, field: String) throws(CallgateError) -> String {
+    static func required(_ text: String, field: String) throws(CallgateError) -> String {
         guard !text.isEmpty else { throw CallgateError(.invalidArgument, "\(field) is required") }
         return text
     }
 
-    private static func pageSize(_ size: UInt32) throws(CallgateError) -> Int {
+    static func pageSize(_ size: UInt32) throws(CallgateError) -> Int {
         guard size <= 1000 else { throw CallgateError(.invalidArgument, "page_size must be 1 to 1000, got \(size)") }
         return size == 0 ? 100 : Int(size)
     }
@@ -620,7 +635,7 @@ package final class Dispatcher: Sendable {
         return try Capabilities(names: names.joined(separator: ","))
     }
 
-    private static func status(_ status: Wire.NumberStatus) throws(CallgateError) -> NumberStatus? {
+    static func status(_ status: Wire.NumberStatus) throws(CallgateError) -> NumberStatus? {
         switch status {
         case .unspecified: return nil
         case .active: return .active
@@ -628,7 +643,7 @@ package final class Dispatcher: Sendable {
         }
     }
 
-    private static func criteria(_ c: Wire.NumberCriteria?) throws(CallgateError) -> NumberCriteria {
+    static func criteria(_ c: Wire.NumberCriteria?) throws(CallgateError) -> NumberCriteria {
         guard let c else { return NumberCriteria() }
         return NumberCriteria(
             country: try Self.country(c.country, field: "criteria.country"),
@@ -661,7 +676,7 @@ package final class Dispatcher: Sendable {
         )
     }
 
-    private static func terms(_ t: Wire.AssignmentTerms?) throws(CallgateError) -> AssignmentTerms {
+    static func terms(_ t: Wire.AssignmentTerms?) throws(CallgateError) -> AssignmentTerms {
         guard let t else { return AssignmentTerms() }
         let limit = t.dailyLimit == 0 && !t.zeroLimit ? AssignmentTerms.defaultDailyLimit : t.dailyLimit
         let countries = t.allowedCountries.isEmpty ? nil : try CountrySet(codes: t.allowedCountries)

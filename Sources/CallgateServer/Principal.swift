@@ -41,10 +41,14 @@ package enum AccessPolicy {
             return true
         case .listAgents:
             return role != .agent
-        case .auditLog, .numberTimeline, .stats:
+        case .usageReport:
+            // An agent key: its own agent's report only (Dispatcher+Usage.swift).
+            return role == .admin || role == .manager || role == .agent
+        case .auditLog, .numberTimeline, .stats, .poolCapacity:
             return role == .admin || role == .manager
         case .assign, .release, .addNumber, .importNumbers, .updateNumber, .deleteNumbers, .upsertAgent,
-            .deactivateAgent, .updateAssignment, .resetCounters, .syncNumbers, .createKey, .listKeys, .revokeKey:
+            .deactivateAgent, .updateAssignment, .resetCounters, .syncNumbers, .createKey, .listKeys, .revokeKey,
+            .setPoolThreshold, .bulkAssign, .bulkRelease, .bulkUpdateStatus, .bulkDelete:
             return role == .admin
         }
     }

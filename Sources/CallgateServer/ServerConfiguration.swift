@@ -6,6 +6,9 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// The client port; 0 picks a free one (tests).
     public var port = 7420
+    /// TLS on the client port; `nil` (the default) speaks plain TCP, which is meant for loopback only.
+    /// The TLS handshake counts against ``helloTimeout``.
+    public var tls: ServerTLSConfiguration?
     /// The largest frame body accepted, in bytes; a longer length prefix closes the connection.
     public var maximumFrameBytes = Wire.defaultMaximumFrameBytes
     /// Open connections at most; more are answered RESOURCE_EXHAUSTED and closed.

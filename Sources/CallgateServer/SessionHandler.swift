@@ -5,6 +5,7 @@ import CallgateWire
 import Logging
 import NIOCore
 import NIOPosix
+import NIOTLS
 
 #if canImport(Glibc)
 import Glibc
@@ -20,6 +21,10 @@ import Glibc
 ///
 /// States: `awaitingHello` → `authenticated` → `closing`. Any request before hello, a bad key, a
 /// malformed or oversized frame, or a revoked key answers an error and moves to `closing`.
+///
+/// With TLS, a `NIOSSLServerHandler` sits first in the pipeline and this handler sees plaintext. The
+/// hello timeout starts with the TCP connection, so it covers the handshake too; a connection still
+/// handshaking then is closed at once (no error can reach it).
 final class SessionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -70,6 +75,8 @@ final class SessionHandler: ChannelInboundHandler {
     /// writer is far behind (backpressure instead of RESOURCE_EXHAUSTED).
     private let waitsForCommit: Bool
     private var admitted = false
+    /// TLS is on and its handshake has not completed: nothing written can reach the client yet.
+    private var handshakePending: Bool
     private let arena = UnpackArena()
 
     init(
@@ -86,6 +93,7 @@ final class SessionHandler: ChannelInboundHandler {
         self.logger = logger
         self.burst = ByteBuffer()
         self.waitsForCommit = dispatcher.durability == .commit
+        self.handshakePending = configuration.tls != nil
     }
 
     // MARK: - Connection lifecycle
@@ -117,7 +125,15 @@ final class SessionHandler: ChannelInboundHandler {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         self.helloTimer = context.eventLoop.scheduleTask(in: .init(self.configuration.helloTimeout)) {
             let handler = bound.value
-            if case .awaitingHello = handler.state {
+            guard case .awaitingHello = handler.state else { return }
+            if handler.handshakePending {
+                // An error written now would wait for the handshake forever: cut the connection off.
+                handler.metrics.connectionRejected(.tls)
+                handler.logger.debug("no TLS handshake within the hello timeout; closing")
+                handler.handshakePending = false
+                handler.state = .closing
+                handler.context?.close(promise: nil)
+            } else {
                 handler.metrics.connectionRejected(.auth)
                 handler.fail(requestID: 0, .unauthenticated, "no hello within \(handler.configuration.helloTimeout)")
             }
@@ -405,6 +421,11 @@ final class SessionHandler: ChannelInboundHandler {
                 channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
             }
         }
+        if self.handshakePending {
+            // The error leaves only once the TLS handshake completes (a refused connection over the
+            // limit): give the client until the hello timeout for that.
+            channel.eventLoop.scheduleTask(in: .init(self.configuration.helloTimeout)) { channel.close(promise: nil) }
+        }
     }
 
     // MARK: - Backpressure, idleness, events
@@ -443,6 +464,9 @@ final class SessionHandler: ChannelInboundHandler {
                 context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
                 self.releaseBurst()
             }
+        } else if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            self.handshakePending = false
+            context.fireUserInboundEventTriggered(event)
         } else if let event = event as? IdleStateHandler.IdleStateEvent, event == .read {
             if self.onPool == 0, self.waiting.isEmpty {
                 self.metrics.connectionRejected(.idle)
@@ -451,6 +475,11 @@ final class SessionHandler: ChannelInboundHandler {
         } else {
             context.fireUserInboundEventTriggered(event)
         }
+    }
+
+    private var isClosing: Bool {
+        if case .closing = self.state { return true }
+        return false
     }
 
     /// Changes a reason to pause reading and turns `autoRead` off or back on when the answer changes.
@@ -482,7 +511,14 @@ final class SessionHandler: ChannelInboundHandler {
             case .malformed: self.fail(requestID: 0, .invalidArgument, "\(error); closing")
             }
         } else {
-            self.logger.debug("connection error", metadata: ["error": "\(error)"])
+            if self.handshakePending, !self.isClosing {
+                // Not TLS (a plaintext client), an unacceptable client certificate, no common version.
+                self.handshakePending = false
+                self.metrics.connectionRejected(.tls)
+                self.logger.debug("TLS handshake failed", metadata: ["error": "\(error)"])
+            } else {
+                self.logger.debug("connection error", metadata: ["error": "\(error)"])
+            }
             self.state = .closing
             context.close(promise: nil)
         }

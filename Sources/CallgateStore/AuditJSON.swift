@@ -117,6 +117,21 @@ enum AuditJSON {
         return object.json
     }
 
+    /// The summary entry of a bulk change or sync: its counts, then its notes.
+    static func bulk(_ b: BulkChange) -> String {
+        var object = Object()
+        for (key, value) in b.summary { object.add(key, value) }
+        for (key, value) in b.notes { object.add(key, value) }
+        return object.json
+    }
+
+    static func poolThreshold(_ pool: String, _ threshold: UInt32) -> String {
+        var object = Object()
+        object.add("pool", pool)
+        object.add("threshold", Int(threshold))
+        return object.json
+    }
+
     static func countersReset(numbers: Int, day: String) -> String {
         var object = Object()
         object.add("numbers", numbers)

@@ -21,12 +21,14 @@ import Synchronization
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
 /// keeps serving reads.
 public final class ChangeWriter: ChangeSink, @unchecked Sendable {
-    // @unchecked: `database`, `statements`, `zones`, `dayNames`, `pendingCalls`, `flushingCalls` and `callsWrittenAt` are
+    // @unchecked: `database`, `statements`, `usage`, `zones`, `dayNames`, `pendingCalls`, `flushingCalls` and `callsWrittenAt` are
     // touched only by the writer thread (after `start`); everything shared is atomic or in a Locked.
     private let queue: ChangeQueue
     private let configuration: StoreConfiguration
     private let database: SQLiteDatabase
     private var statements: WriterStatements!
+    /// Usage tallies and retention (UsageStore.swift), on the same connection and transactions.
+    private let usage: UsageWriter
     private var zones: [OrganizationID: OrganizationDay] = [:]
     private var dayNames: [Int64: String] = [:]
     /// Calls counted per held number but not yet added to `assignments.calls`. A counted call already
@@ -60,6 +62,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.configuration = configuration
         self.queue = ChangeQueue(capacity: configuration.queueCapacity)
         self.statements = try WriterStatements(database)
+        self.usage = try UsageWriter(database)
     }
 
     /// Lets the writer name the local days of an organization loaded from the store.
@@ -320,6 +323,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                     self.pendingCalls[NumberKey(organization: record.organization, number: n.number)] = nil
                     self.flushingCalls[NumberKey(organization: record.organization, number: n.number)] = nil
                 }
+            case .bulk(let b):
+                for number in b.released.map(\.number) + b.assigned.map(\.number) + b.deleted.map(\.number) {
+                    self.pendingCalls[NumberKey(organization: record.organization, number: number)] = nil
+                    self.flushingCalls[NumberKey(organization: record.organization, number: number)] = nil
+                }
             default:
                 break
             }
@@ -385,7 +393,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         return name
     }
 
-    private func apply(_ record: ChangeRecord, _ s: WriterStatements) throws {
+    /// - Parameter actionOverride: the audit action of a part of a bulk change (the bulk's own).
+    private func apply(_ record: ChangeRecord, _ s: WriterStatements, actionOverride: String? = nil) throws {
         let org = Int64(record.organization.rawValue)
         let at = record.at.milliseconds
         let actor = record.actor?.id ?? "system"
@@ -397,10 +406,12 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             ])
             try s.insertAudit.run()
         }
-        let action = record.event.action ?? "?"
+        let action = actionOverride ?? record.event.action ?? "?"
         switch record.event {
         case .counter:
             break
+        case .usageTallied, .retentionPruned:
+            try self.usage.apply(record)
         case .organizationCreated(let o):
             s.insertOrganization.bindAll([
                 .int(Int64(o.id.rawValue)), .text(o.name), .text(o.timeZone), .int(o.createdAt.milliseconds),
@@ -527,6 +538,37 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 before: nil,
                 after: AuditJSON.countersReset(numbers: numbers.count, day: self.dayName(record.organization, dayKey))
             )
+        case .bulk(let b):
+            // Each part as the single change it stands for (same rows, an audit entry per number under the
+            // bulk's action), in the order that lets one change release and re-assign or delete a number.
+            func part(_ event: ChangeEvent) throws {
+                try self.apply(
+                    ChangeRecord(organization: record.organization, at: record.at, actor: record.actor, event: event),
+                    s,
+                    actionOverride: action
+                )
+            }
+            for a in b.released { try part(.released(a, releasedAt: record.at)) }
+            for (before, after) in b.updated { try part(.numberUpdated(before: before, after: after)) }
+            for n in b.added { try part(.numberAdded(n)) }
+            if !b.deleted.isEmpty { try part(.numbersDeleted(b.deleted)) }
+            for a in b.assigned { try part(.assigned(a)) }
+            try audit(action, number: nil, agent: nil, before: nil, after: AuditJSON.bulk(b))
+        case .poolThresholdSet(let pool, let before, let after):
+            if let after {
+                s.upsertThreshold.bindAll([.int(org), .text(pool), .int(Int64(after))])
+                try s.upsertThreshold.run()
+            } else {
+                s.deleteThreshold.bindAll([.int(org), .text(pool)])
+                try s.deleteThreshold.run()
+            }
+            try audit(
+                action,
+                number: nil,
+                agent: nil,
+                before: before.map { AuditJSON.poolThreshold(pool, $0) },
+                after: after.map { AuditJSON.poolThreshold(pool, $0) }
+            )
         }
     }
 
@@ -582,6 +624,8 @@ struct WriterStatements {
     let insertHistory: SQLiteStatement
     let setReleasedAt: SQLiteStatement
     let insertAudit: SQLiteStatement
+    let upsertThreshold: SQLiteStatement
+    let deleteThreshold: SQLiteStatement
 
     init(_ db: SQLiteDatabase) throws(SQLiteError) {
         self.begin = try db.prepare("BEGIN IMMEDIATE")
@@ -641,5 +685,9 @@ struct WriterStatements {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """
         )
+        self.upsertThreshold = try db.prepare(
+            "INSERT OR REPLACE INTO pool_thresholds (organization_id, pool, threshold) VALUES (?, ?, ?)"
+        )
+        self.deleteThreshold = try db.prepare("DELETE FROM pool_thresholds WHERE organization_id = ? AND pool = ?")
     }
 }

@@ -103,7 +103,18 @@ enum Schema {
             calls INTEGER NOT NULL
         );
         CREATE INDEX history_by_number ON assignment_history (organization_id, e164, from_at);
+        """,
+        // 2: low-capacity thresholds of pools (tags, in lower case).
         """
+        CREATE TABLE pool_thresholds (
+            organization_id INTEGER NOT NULL,
+            pool TEXT NOT NULL,
+            threshold INTEGER NOT NULL,
+            PRIMARY KEY (organization_id, pool)
+        ) WITHOUT ROWID;
+        """,
+        // 3: usage tallies, and counters by day for retention (UsageStore.swift).
+        UsageSchema.migration,
     ]
 
     /// The schema version this build writes.

@@ -14,6 +14,8 @@ public final class Store: Sendable {
     public let engine: Engine
     public let writer: ChangeWriter
     public let history: HistoryReader
+    /// Usage tallies and reports, and retention of past days (UsageRecorder.swift).
+    public let usage: UsageRecorder
     /// The API keys of every organization.
     public let keys: KeyRing
     private let checkpointer: Checkpointer
@@ -35,6 +37,7 @@ public final class Store: Sendable {
         engine: Engine,
         writer: ChangeWriter,
         history: HistoryReader,
+        usage: UsageRecorder,
         keys: KeyRing,
         checkpointer: Checkpointer,
         configuration: StoreConfiguration,
@@ -43,6 +46,7 @@ public final class Store: Sendable {
         self.engine = engine
         self.writer = writer
         self.history = history
+        self.usage = usage
         self.keys = keys
         self.checkpointer = checkpointer
         self.configuration = configuration
@@ -95,6 +99,13 @@ public final class Store: Sendable {
             maximumPageCount: configuration.maximumPageCount,
             engine: engine
         )
+        let usage: UsageRecorder
+        do {
+            let reader = try UsageReader(path: configuration.path)
+            usage = UsageRecorder(engine: engine, writer: writer, reader: reader, configuration: configuration)
+        } catch {
+            throw .storage(error)
+        }
         let checkpointer: Checkpointer
         do {
             checkpointer = try Checkpointer(path: configuration.path)
@@ -103,10 +114,12 @@ public final class Store: Sendable {
         }
         writer.start()
         checkpointer.start()
+        usage.start()
         return Store(
             engine: engine,
             writer: writer,
             history: history,
+            usage: usage,
             keys: keys,
             checkpointer: checkpointer,
             configuration: configuration,
@@ -117,6 +130,8 @@ public final class Store: Sendable {
     /// Commits everything queued, stops the writer and closes the key ring's connection. The engine
     /// must not be used afterwards (key writes fail with `unavailable`).
     public func close() {
+        // The last usage tallies go through the writer, so before it stops.
+        self.usage.stop()
         self.checkpointer.stop()
         self.writer.stop()
         self.keys.close()
@@ -277,6 +292,13 @@ private struct Loader {
                 } else if reservations[digits] != nil {
                     report.reservations += 1
                 }
+            }
+            let thresholds = try self.db.prepare(
+                "SELECT pool, threshold FROM pool_thresholds WHERE organization_id = ?"
+            )
+            thresholds.bind(1, orgID)
+            while try thresholds.step() {
+                org.restorePoolThreshold(thresholds.text(0), try Self.u32(thresholds.int64(1), "threshold"))
             }
         }
         for org in self.engine.allOrganizations { org.finishRestore() }

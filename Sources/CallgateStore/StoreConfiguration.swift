@@ -37,6 +37,13 @@ public struct StoreConfiguration: Sendable {
     /// many groups is copied back to the database once per checkpoint, so fewer, larger checkpoints
     /// write less; the price is a WAL of up to this many 4 KiB pages (64 MiB) to replay after a crash.
     public var walAutocheckpointPages = 16_384
+    /// Local days of daily counters and usage tallies kept, today included (`callgated
+    /// --usage-retention-days`); older ones are deleted once an hour, a slice at a time. 0 keeps all.
+    public var usageRetentionDays = 400
+    /// How often the engine's usage tallies are written (seconds): what a crash can lose of them.
+    public var usageSnapshotSeconds = 15.0
+    /// How often retention runs (seconds).
+    public var usagePruneSeconds = 3600.0
 
     public init(
         path: String,

@@ -16,7 +16,8 @@ struct Callgate: AsyncParsableCommand {
             """,
         subcommands: [
             Numbers.self, Agents.self, Assign.self, Release.self, Assignments.self, Authorize.self, Pick.self,
-            Reset.self, History.self, Timeline.self, Keys.self, Stats.self, LoadCommand.self,
+            Reset.self, History.self, Timeline.self, Usage.self, Keys.self, Stats.self, LoadCommand.self,
+            Pools.self, AssignMany.self, ReleaseMany.self, UpdateStatusMany.self, DeleteMany.self,
         ]
     )
 

@@ -26,6 +26,39 @@ struct GlobalOptions: ParsableArguments {
     )
     var keyFile: String?
 
+    @Flag(help: "Connect with TLS, trusting the system's CAs (env CALLGATE_TLS=1); implied by the other --tls options.")
+    var tls = false
+
+    @Option(
+        name: .customLong("tls-ca"),
+        help: ArgumentHelp(
+            "Trust the CA certificates in this PEM file instead (env CALLGATE_TLS_CA).",
+            valueName: "path"
+        )
+    )
+    var tlsCA: String?
+
+    @Option(
+        name: .customLong("tls-server-name"),
+        help: ArgumentHelp("Name the server's certificate must carry (default: --host).", valueName: "name")
+    )
+    var tlsServerName: String?
+
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "Client certificate (PEM) for a server that requires one (env CALLGATE_TLS_CERT).",
+            valueName: "path"
+        )
+    )
+    var tlsCertificate: String?
+
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp("Private key (PEM) of --tls-cert (env CALLGATE_TLS_KEY).", valueName: "path")
+    )
+    var tlsKey: String?
+
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
@@ -49,6 +82,33 @@ struct GlobalOptions: ParsableArguments {
             return port
         }
         return 7420
+    }
+
+    /// TLS when --tls, CALLGATE_TLS or any other TLS option asks for it; `nil` for plain TCP.
+    func resolvedTLS() throws -> CallgateClientConfiguration.TLS? {
+        func setting(_ option: String?, _ variable: String) -> String? {
+            if let option, !option.isEmpty { return option }
+            if let value = environment[variable], !value.isEmpty { return value }
+            return nil
+        }
+        let ca = setting(tlsCA, "CALLGATE_TLS_CA")
+        let certificate = setting(tlsCertificate, "CALLGATE_TLS_CERT")
+        let key = setting(tlsKey, "CALLGATE_TLS_KEY")
+        let variable = environment["CALLGATE_TLS"]?.lowercased() ?? ""
+        guard ["", "0", "1", "true", "false", "yes", "no"].contains(variable) else {
+            throw CLIError.usage("CALLGATE_TLS must be 1 or 0, not '\(variable)'")
+        }
+        let on = tls || ["1", "true", "yes"].contains(variable)
+        guard on || ca != nil || certificate != nil || key != nil || tlsServerName != nil else { return nil }
+        guard (certificate == nil) == (key == nil) else {
+            throw CLIError.usage("--tls-cert and --tls-key go together")
+        }
+        return CallgateClientConfiguration.TLS(
+            trustRoots: ca.map { .certificateFile($0) } ?? .system,
+            serverName: tlsServerName,
+            certificateFile: certificate,
+            privateKeyFile: key
+        )
     }
 
     /// The API key: --key, then CALLGATE_KEY, then --key-file / CALLGATE_KEY_FILE, then the default key file.
@@ -97,6 +157,7 @@ struct GlobalOptions: ParsableArguments {
         // Answers may be larger than the server's request limit: an import reports every row (≈ 30 bytes
         // each, 3 MB for 100,000 rows).
         configuration.maximumFrameBytes = 256 << 20
+        configuration.tls = try resolvedTLS()
         let client: CallgateClient
         do {
             client = try await CallgateClient.connect(configuration)

@@ -135,6 +135,7 @@ struct Stats: AsyncParsableCommand {
             ("allows", .uint(stats.allows)),
             ("connections", .int(stats.connections)),
             ("durability", .string(stats.durability)),
+            ("pools_below_threshold", .array(stats.poolsBelowThreshold.map(\.json))),
         ])
         let text = renderFields([
             ("organization", "\(session.organizationName) (\(session.organizationID))"),
@@ -147,6 +148,13 @@ struct Stats: AsyncParsableCommand {
             ("allows", "\(stats.allows)"),
             ("connections", "\(stats.connections)"),
             ("durability", stats.durability),
+            (
+                "low pools",
+                stats.poolsBelowThreshold.isEmpty
+                    ? "-"
+                    : stats.poolsBelowThreshold.map { "\($0.tag) (\($0.available) < \($0.threshold))" }
+                        .joined(separator: ", ")
+            ),
         ])
         global.emit(json, text)
     }

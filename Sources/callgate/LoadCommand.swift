@@ -84,6 +84,7 @@ struct LoadCommand: AsyncParsableCommand {
             apiKey: try global.resolvedKey()
         )
         configuration.clientName = "callgate-load"
+        configuration.tls = try global.resolvedTLS()
         configuration.connections = connections
         configuration.depth = depth
         configuration.rate = rate

@@ -8,7 +8,7 @@ struct Numbers: AsyncParsableCommand {
         abstract: "Manage the number inventory.",
         subcommands: [
             AddNumber.self, ImportNumbers.self, ListNumbers.self, ShowNumber.self, UpdateNumber.self,
-            DeleteNumbers.self,
+            DeleteNumbers.self, SyncNumbers.self,
         ]
     )
 }

@@ -26,6 +26,30 @@ struct Callgated: AsyncParsableCommand {
     @Option(help: "Client port (0 picks a free one).")
     var port = 7420
 
+    @Option(
+        name: .customLong("tls-certificate"),
+        help: ArgumentHelp(
+            "PEM file of the server certificate (and intermediates): TLS on the client port. Needs --tls-private-key.",
+            valueName: "path"
+        )
+    )
+    var tlsCertificate: String?
+
+    @Option(
+        name: .customLong("tls-private-key"),
+        help: ArgumentHelp("PEM file of the certificate's private key (unencrypted).", valueName: "path")
+    )
+    var tlsPrivateKey: String?
+
+    @Option(
+        name: .customLong("tls-client-ca"),
+        help: ArgumentHelp(
+            "PEM file of the CA that client certificates must chain to: clients must present one (mutual TLS).",
+            valueName: "path"
+        )
+    )
+    var tlsClientCA: String?
+
     @Option(help: "Prometheus metrics port; 'off' disables it.")
     var metricsPort = "9420"
 
@@ -53,6 +77,22 @@ struct Callgated: AsyncParsableCommand {
     @Option(help: "Seconds a connection may stay silent before it is closed.")
     var idleTimeout = 300
 
+    @Option(
+        help: ArgumentHelp(
+            "Local days of daily counters and usage tallies kept, today included (older ones are deleted hourly); 0 keeps all.",
+            valueName: "days"
+        )
+    )
+    var usageRetentionDays = 400
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between writes of the usage tallies (denials, calls by hour): what a crash can lose of them.",
+            valueName: "seconds"
+        )
+    )
+    var usageSnapshotSeconds = 15
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = Logger.Level.info
 
@@ -66,6 +106,15 @@ struct Callgated: AsyncParsableCommand {
         let logger = Logger(label: "callgated")
 
         var configuration = ServerConfiguration()
+        do {
+            configuration.tls = try ServerTLSConfiguration.load(
+                certificatePath: self.tlsCertificate,
+                privateKeyPath: self.tlsPrivateKey,
+                clientCAPath: self.tlsClientCA
+            )
+        } catch {
+            throw ValidationError(error.message)
+        }
         configuration.host = self.host
         configuration.port = self.port
         configuration.maximumFrameBytes = self.maxFrameBytes
@@ -80,12 +129,19 @@ struct Callgated: AsyncParsableCommand {
         }
 
         let directory = DataDirectory(path: self.dataDir)
+        guard self.usageRetentionDays >= 0 else { throw ValidationError("--usage-retention-days must be 0 or more") }
+        guard (1...3600).contains(self.usageSnapshotSeconds) else {
+            throw ValidationError("--usage-snapshot-seconds must be 1 to 3600")
+        }
         let (store, firstStart) = try await directory.open(
             durability: self.durability,
             synchronous: self.synchronous,
             organizationName: self.organizationName,
             timeZone: self.timeZone
-        )
+        ) { [usageRetentionDays, usageSnapshotSeconds] configuration in
+            configuration.usageRetentionDays = usageRetentionDays
+            configuration.usageSnapshotSeconds = Double(usageSnapshotSeconds)
+        }
         let report = store.loadReport
         logger.notice(
             "store opened",
@@ -102,6 +158,9 @@ struct Callgated: AsyncParsableCommand {
                 "first start: created organization '\(firstStart.organizationName)' (\(firstStart.timeZone)); its admin key is in \(firstStart.adminKeyPath) (mode 0600)"
             )
         }
+        logger.notice(
+            "usage tallies: written every \(self.usageSnapshotSeconds) s (a crash loses at most that much of denials and calls by hour; daily counters are exact); \(self.usageRetentionDays == 0 ? "all days kept" : "\(self.usageRetentionDays) days kept")"
+        )
         if self.durability == .async {
             logger.warning(
                 "durability async: replies leave before their changes are on disk; a crash may lose the last group of changes"

@@ -209,7 +209,9 @@ func expectStatus<T>(
             #expect(stats.agents == 2)
             #expect(stats.durability == "commit")
             #expect(stats.allows == 4)
-            await expectStatus(.unimplemented) { try await c.syncNumbers(Wire.SyncNumbersRequest(csv: "")) }
+            // A sync against an empty file: a dry run listing every number as only local, kept.
+            let sync = try await c.syncNumbers(Wire.SyncNumbersRequest(csv: ""))
+            #expect(sync.localOnly == 2 && !sync.applied && sync.entries.allSatisfy { $0.reason == "kept" })
             await expectStatus(.failedPrecondition) {
                 try await c.send(.hello(Wire.HelloRequest(protocolVersion: 1, apiKey: server.adminKey)))
             }

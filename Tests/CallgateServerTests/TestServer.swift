@@ -19,8 +19,13 @@ struct TestServer: Sendable {
     var adminKey: String
     var store: Store
     var directory: DataDirectory
+    var metrics: ServerMetrics
 
-    func connect(key: String? = nil, name: String = "test") async throws -> CallgateClient {
+    func connect(
+        key: String? = nil,
+        name: String = "test",
+        tls: CallgateClientConfiguration.TLS? = nil
+    ) async throws -> CallgateClient {
         var configuration = CallgateClientConfiguration(
             host: "127.0.0.1",
             port: self.port,
@@ -28,6 +33,7 @@ struct TestServer: Sendable {
         )
         configuration.clientName = name
         configuration.requestTimeout = .seconds(30)
+        configuration.tls = tls
         return try await CallgateClient.connect(configuration)
     }
 
@@ -94,7 +100,8 @@ func withTestServer<T: Sendable>(
                 metricsPort: bound.metricsPort,
                 adminKey: adminKey,
                 store: store,
-                directory: directory
+                directory: directory,
+                metrics: server.metrics
             )
             do {
                 let result = try await body(test)
@@ -184,6 +191,20 @@ final class RawConnection: @unchecked Sendable {
         var byte: UInt8 = 0
         let n = recv(self.fd, &byte, 1, 0)
         return n == 0 || (n < 0 && errno == ECONNRESET)
+    }
+
+    /// Reads until the server closes the connection (end of stream or reset): what it sent before, or
+    /// `nil` when the connection is still open after 10 s.
+    func readUntilClosed() -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 || (n < 0 && errno == ECONNRESET) { return bytes }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            bytes += chunk[0..<n]
+        }
     }
 
     /// Whether the server has sent something or closed, within `milliseconds` (`poll`, no read).

@@ -62,6 +62,9 @@ final class Fixture: Sendable {
             limited.append(id)
         }
         self.limitedAgents = limited
+        // What the store's usage recorder does on start: room for each agent's usage tallies, so that
+        // counting a decision never allocates.
+        org.reserveUsageCapacity()
     }
 }
 

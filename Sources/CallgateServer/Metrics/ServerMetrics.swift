@@ -18,7 +18,7 @@ import Synchronization
 /// | `callgate_request_duration_seconds` (histogram) | `method` |
 /// | `callgate_decisions_total` | `result` (`ALLOW` or a deny reason) |
 /// | `callgate_connections` (gauge), `callgate_connections_total` | |
-/// | `callgate_connections_rejected_total` | `reason` (`limit`, `auth`, `frame`, `idle`, `slow_reader`) |
+/// | `callgate_connections_rejected_total` | `reason` (`limit`, `auth`, `frame`, `idle`, `slow_reader`, `tls`) |
 /// | `callgate_writer_batch_size`, `callgate_writer_commit_seconds` (histograms), `callgate_writer_changes_total` | |
 package final class ServerMetrics: Sendable {
     /// Why the server closed or refused a connection.
@@ -33,6 +33,8 @@ package final class ServerMetrics: Sendable {
         case idle
         /// Did not read its responses (outbound backpressure).
         case slowReader
+        /// A failed TLS handshake, or none finished within the hello timeout.
+        case tls
 
         /// The `reason` label.
         package var label: String {
@@ -42,6 +44,7 @@ package final class ServerMetrics: Sendable {
             case .frame: return "frame"
             case .idle: return "idle"
             case .slowReader: return "slow_reader"
+            case .tls: return "tls"
             }
         }
     }
@@ -62,6 +65,8 @@ package final class ServerMetrics: Sendable {
     private let writerBatchSize: ValueHistogram
     private let writerCommit: DurationHistogram
     private let writerChanges: Counter
+    /// Series computed when scraped (the pool gauges, `PoolMetrics`), appended to the registry's.
+    private let scrapeSources = Locked<[@Sendable () -> String]>([])
 
     private static let methodCount = Wire.Request.Method.allNames.count
     /// Status codes are 0...16, dense.
@@ -170,7 +175,14 @@ package final class ServerMetrics: Sendable {
 
     /// Every series in the Prometheus text format (version 0.0.4).
     package func render() -> [UInt8] {
-        self.registry.emitToBuffer()
+        var bytes = self.registry.emitToBuffer()
+        for source in self.scrapeSources.withLock({ $0 }) { bytes += Array(source().utf8) }
+        return bytes
+    }
+
+    /// Adds series computed at each scrape, in the Prometheus text format.
+    package func addScrapeSource(_ source: @escaping @Sendable () -> String) {
+        self.scrapeSources.withLock { $0.append(source) }
     }
 
     // MARK: - Creating series (once each)

@@ -22,22 +22,29 @@ extension Wire {
             case getNumber(Wire.GetNumberRequest)
             case updateNumber(Wire.UpdateNumberRequest)
             case deleteNumbers(Wire.DeleteNumbersRequest)
+            case bulkUpdateStatus(Wire.BulkUpdateStatusRequest)
+            case bulkDelete(Wire.BulkDeleteRequest)
             case upsertAgent(Wire.UpsertAgentRequest)
             case listAgents(Wire.ListAgentsRequest)
             case deactivateAgent(Wire.DeactivateAgentRequest)
             case listAssignments(Wire.ListAssignmentsRequest)
             case updateAssignment(Wire.UpdateAssignmentRequest)
             case resetCounters(Wire.ResetCountersRequest)
+            case bulkAssign(Wire.BulkAssignRequest)
+            case bulkRelease(Wire.BulkReleaseRequest)
             case auditLog(Wire.AuditLogRequest)
             case numberTimeline(Wire.NumberTimelineRequest)
+            case usageReport(Wire.UsageReportRequest)
             case syncNumbers(Wire.SyncNumbersRequest)
+            case poolCapacity(Wire.PoolCapacityRequest)
+            case setPoolThreshold(Wire.SetPoolThresholdRequest)
             case createKey(Wire.CreateKeyRequest)
             case listKeys(Wire.ListKeysRequest)
             case revokeKey(Wire.RevokeKeyRequest)
             case stats(Wire.StatsRequest)
 
             /// Every case's field name in the proto (`authorize_call`), in declaration order.
-            public static let allNames: [String] = ["hello", "authorize_call", "pick_number", "assign", "release", "add_number", "import_numbers", "list_numbers", "get_number", "update_number", "delete_numbers", "upsert_agent", "list_agents", "deactivate_agent", "list_assignments", "update_assignment", "reset_counters", "audit_log", "number_timeline", "sync_numbers", "create_key", "list_keys", "revoke_key", "stats"]
+            public static let allNames: [String] = ["hello", "authorize_call", "pick_number", "assign", "release", "add_number", "import_numbers", "list_numbers", "get_number", "update_number", "delete_numbers", "bulk_update_status", "bulk_delete", "upsert_agent", "list_agents", "deactivate_agent", "list_assignments", "update_assignment", "reset_counters", "bulk_assign", "bulk_release", "audit_log", "number_timeline", "usage_report", "sync_numbers", "pool_capacity", "set_pool_threshold", "create_key", "list_keys", "revoke_key", "stats"]
 
             /// This case's position in ``allNames``.
             public var index: Int {
@@ -53,19 +60,26 @@ extension Wire {
                 case .getNumber: return 8
                 case .updateNumber: return 9
                 case .deleteNumbers: return 10
-                case .upsertAgent: return 11
-                case .listAgents: return 12
-                case .deactivateAgent: return 13
-                case .listAssignments: return 14
-                case .updateAssignment: return 15
-                case .resetCounters: return 16
-                case .auditLog: return 17
-                case .numberTimeline: return 18
-                case .syncNumbers: return 19
-                case .createKey: return 20
-                case .listKeys: return 21
-                case .revokeKey: return 22
-                case .stats: return 23
+                case .bulkUpdateStatus: return 11
+                case .bulkDelete: return 12
+                case .upsertAgent: return 13
+                case .listAgents: return 14
+                case .deactivateAgent: return 15
+                case .listAssignments: return 16
+                case .updateAssignment: return 17
+                case .resetCounters: return 18
+                case .bulkAssign: return 19
+                case .bulkRelease: return 20
+                case .auditLog: return 21
+                case .numberTimeline: return 22
+                case .usageReport: return 23
+                case .syncNumbers: return 24
+                case .poolCapacity: return 25
+                case .setPoolThreshold: return 26
+                case .createKey: return 27
+                case .listKeys: return 28
+                case .revokeKey: return 29
+                case .stats: return 30
                 }
             }
 
@@ -112,6 +126,10 @@ extension Wire.Request {
             self.method = c.update_number.map { .updateNumber(Wire.UpdateNumberRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_DELETE_NUMBERS:
             self.method = c.delete_numbers.map { .deleteNumbers(Wire.DeleteNumbersRequest(c: $0)) }
+        case CALLGATE__V1__REQUEST__METHOD_BULK_UPDATE_STATUS:
+            self.method = c.bulk_update_status.map { .bulkUpdateStatus(Wire.BulkUpdateStatusRequest(c: $0)) }
+        case CALLGATE__V1__REQUEST__METHOD_BULK_DELETE:
+            self.method = c.bulk_delete.map { .bulkDelete(Wire.BulkDeleteRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_UPSERT_AGENT:
             self.method = c.upsert_agent.map { .upsertAgent(Wire.UpsertAgentRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_LIST_AGENTS:
@@ -124,12 +142,22 @@ extension Wire.Request {
             self.method = c.update_assignment.map { .updateAssignment(Wire.UpdateAssignmentRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_RESET_COUNTERS:
             self.method = c.reset_counters.map { .resetCounters(Wire.ResetCountersRequest(c: $0)) }
+        case CALLGATE__V1__REQUEST__METHOD_BULK_ASSIGN:
+            self.method = c.bulk_assign.map { .bulkAssign(Wire.BulkAssignRequest(c: $0)) }
+        case CALLGATE__V1__REQUEST__METHOD_BULK_RELEASE:
+            self.method = c.bulk_release.map { .bulkRelease(Wire.BulkReleaseRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_AUDIT_LOG:
             self.method = c.audit_log.map { .auditLog(Wire.AuditLogRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_NUMBER_TIMELINE:
             self.method = c.number_timeline.map { .numberTimeline(Wire.NumberTimelineRequest(c: $0)) }
+        case CALLGATE__V1__REQUEST__METHOD_USAGE_REPORT:
+            self.method = c.usage_report.map { .usageReport(Wire.UsageReportRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_SYNC_NUMBERS:
             self.method = c.sync_numbers.map { .syncNumbers(Wire.SyncNumbersRequest(c: $0)) }
+        case CALLGATE__V1__REQUEST__METHOD_POOL_CAPACITY:
+            self.method = c.pool_capacity.map { .poolCapacity(Wire.PoolCapacityRequest(c: $0)) }
+        case CALLGATE__V1__REQUEST__METHOD_SET_POOL_THRESHOLD:
+            self.method = c.set_pool_threshold.map { .setPoolThreshold(Wire.SetPoolThresholdRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_CREATE_KEY:
             self.method = c.create_key.map { .createKey(Wire.CreateKeyRequest(c: $0)) }
         case CALLGATE__V1__REQUEST__METHOD_LIST_KEYS:
@@ -182,6 +210,12 @@ extension Wire.Request {
         case .deleteNumbers(let value):
             c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_DELETE_NUMBERS
             c.pointee.delete_numbers = value.c(in: arena)
+        case .bulkUpdateStatus(let value):
+            c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_BULK_UPDATE_STATUS
+            c.pointee.bulk_update_status = value.c(in: arena)
+        case .bulkDelete(let value):
+            c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_BULK_DELETE
+            c.pointee.bulk_delete = value.c(in: arena)
         case .upsertAgent(let value):
             c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_UPSERT_AGENT
             c.pointee.upsert_agent = value.c(in: arena)
@@ -200,15 +234,30 @@ extension Wire.Request {
         case .resetCounters(let value):
             c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_RESET_COUNTERS
             c.pointee.reset_counters = value.c(in: arena)
+        case .bulkAssign(let value):
+            c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_BULK_ASSIGN
+            c.pointee.bulk_assign = value.c(in: arena)
+        case .bulkRelease(let value):
+            c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_BULK_RELEASE
+            c.pointee.bulk_release = value.c(in: arena)
         case .auditLog(let value):
             c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_AUDIT_LOG
             c.pointee.audit_log = value.c(in: arena)
         case .numberTimeline(let value):
             c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_NUMBER_TIMELINE
             c.pointee.number_timeline = value.c(in: arena)
+        case .usageReport(let value):
+            c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_USAGE_REPORT
+            c.pointee.usage_report = value.c(in: arena)
         case .syncNumbers(let value):
             c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_SYNC_NUMBERS
             c.pointee.sync_numbers = value.c(in: arena)
+        case .poolCapacity(let value):
+            c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_POOL_CAPACITY
+            c.pointee.pool_capacity = value.c(in: arena)
+        case .setPoolThreshold(let value):
+            c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_SET_POOL_THRESHOLD
+            c.pointee.set_pool_threshold = value.c(in: arena)
         case .createKey(let value):
             c.pointee.method_case = CALLGATE__V1__REQUEST__METHOD_CREATE_KEY
             c.pointee.create_key = value.c(in: arena)
@@ -287,22 +336,29 @@ extension Wire {
             case getNumber(Wire.NumberInfo)
             case updateNumber(Wire.NumberInfo)
             case deleteNumbers(Wire.DeleteNumbersResponse)
+            case bulkUpdateStatus(Wire.BulkResponse)
+            case bulkDelete(Wire.BulkResponse)
             case upsertAgent(Wire.AgentInfo)
             case listAgents(Wire.ListAgentsResponse)
             case deactivateAgent(Wire.AgentInfo)
             case listAssignments(Wire.ListAssignmentsResponse)
             case updateAssignment(Wire.AssignmentInfo)
             case resetCounters(Wire.ResetCountersResponse)
+            case bulkAssign(Wire.BulkAssignResponse)
+            case bulkRelease(Wire.BulkResponse)
             case auditLog(Wire.AuditLogResponse)
             case numberTimeline(Wire.NumberTimelineResponse)
+            case usageReport(Wire.UsageReportResponse)
             case syncNumbers(Wire.SyncNumbersResponse)
+            case poolCapacity(Wire.PoolCapacityResponse)
+            case setPoolThreshold(Wire.PoolInfo)
             case createKey(Wire.CreateKeyResponse)
             case listKeys(Wire.ListKeysResponse)
             case revokeKey(Wire.KeyInfo)
             case stats(Wire.StatsResponse)
 
             /// Every case's field name in the proto (`authorize_call`), in declaration order.
-            public static let allNames: [String] = ["error", "hello", "authorize_call", "pick_number", "assign", "release", "add_number", "import_numbers", "list_numbers", "get_number", "update_number", "delete_numbers", "upsert_agent", "list_agents", "deactivate_agent", "list_assignments", "update_assignment", "reset_counters", "audit_log", "number_timeline", "sync_numbers", "create_key", "list_keys", "revoke_key", "stats"]
+            public static let allNames: [String] = ["error", "hello", "authorize_call", "pick_number", "assign", "release", "add_number", "import_numbers", "list_numbers", "get_number", "update_number", "delete_numbers", "bulk_update_status", "bulk_delete", "upsert_agent", "list_agents", "deactivate_agent", "list_assignments", "update_assignment", "reset_counters", "bulk_assign", "bulk_release", "audit_log", "number_timeline", "usage_report", "sync_numbers", "pool_capacity", "set_pool_threshold", "create_key", "list_keys", "revoke_key", "stats"]
 
             /// This case's position in ``allNames``.
             public var index: Int {
@@ -319,19 +375,26 @@ extension Wire {
                 case .getNumber: return 9
                 case .updateNumber: return 10
                 case .deleteNumbers: return 11
-                case .upsertAgent: return 12
-                case .listAgents: return 13
-                case .deactivateAgent: return 14
-                case .listAssignments: return 15
-                case .updateAssignment: return 16
-                case .resetCounters: return 17
-                case .auditLog: return 18
-                case .numberTimeline: return 19
-                case .syncNumbers: return 20
-                case .createKey: return 21
-                case .listKeys: return 22
-                case .revokeKey: return 23
-                case .stats: return 24
+                case .bulkUpdateStatus: return 12
+                case .bulkDelete: return 13
+                case .upsertAgent: return 14
+                case .listAgents: return 15
+                case .deactivateAgent: return 16
+                case .listAssignments: return 17
+                case .updateAssignment: return 18
+                case .resetCounters: return 19
+                case .bulkAssign: return 20
+                case .bulkRelease: return 21
+                case .auditLog: return 22
+                case .numberTimeline: return 23
+                case .usageReport: return 24
+                case .syncNumbers: return 25
+                case .poolCapacity: return 26
+                case .setPoolThreshold: return 27
+                case .createKey: return 28
+                case .listKeys: return 29
+                case .revokeKey: return 30
+                case .stats: return 31
                 }
             }
 
@@ -380,6 +443,10 @@ extension Wire.Response {
             self.result = c.update_number.map { .updateNumber(Wire.NumberInfo(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_DELETE_NUMBERS:
             self.result = c.delete_numbers.map { .deleteNumbers(Wire.DeleteNumbersResponse(c: $0)) }
+        case CALLGATE__V1__RESPONSE__RESULT_BULK_UPDATE_STATUS:
+            self.result = c.bulk_update_status.map { .bulkUpdateStatus(Wire.BulkResponse(c: $0)) }
+        case CALLGATE__V1__RESPONSE__RESULT_BULK_DELETE:
+            self.result = c.bulk_delete.map { .bulkDelete(Wire.BulkResponse(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_UPSERT_AGENT:
             self.result = c.upsert_agent.map { .upsertAgent(Wire.AgentInfo(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_LIST_AGENTS:
@@ -392,12 +459,22 @@ extension Wire.Response {
             self.result = c.update_assignment.map { .updateAssignment(Wire.AssignmentInfo(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_RESET_COUNTERS:
             self.result = c.reset_counters.map { .resetCounters(Wire.ResetCountersResponse(c: $0)) }
+        case CALLGATE__V1__RESPONSE__RESULT_BULK_ASSIGN:
+            self.result = c.bulk_assign.map { .bulkAssign(Wire.BulkAssignResponse(c: $0)) }
+        case CALLGATE__V1__RESPONSE__RESULT_BULK_RELEASE:
+            self.result = c.bulk_release.map { .bulkRelease(Wire.BulkResponse(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_AUDIT_LOG:
             self.result = c.audit_log.map { .auditLog(Wire.AuditLogResponse(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_NUMBER_TIMELINE:
             self.result = c.number_timeline.map { .numberTimeline(Wire.NumberTimelineResponse(c: $0)) }
+        case CALLGATE__V1__RESPONSE__RESULT_USAGE_REPORT:
+            self.result = c.usage_report.map { .usageReport(Wire.UsageReportResponse(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_SYNC_NUMBERS:
             self.result = c.sync_numbers.map { .syncNumbers(Wire.SyncNumbersResponse(c: $0)) }
+        case CALLGATE__V1__RESPONSE__RESULT_POOL_CAPACITY:
+            self.result = c.pool_capacity.map { .poolCapacity(Wire.PoolCapacityResponse(c: $0)) }
+        case CALLGATE__V1__RESPONSE__RESULT_SET_POOL_THRESHOLD:
+            self.result = c.set_pool_threshold.map { .setPoolThreshold(Wire.PoolInfo(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_CREATE_KEY:
             self.result = c.create_key.map { .createKey(Wire.CreateKeyResponse(c: $0)) }
         case CALLGATE__V1__RESPONSE__RESULT_LIST_KEYS:
@@ -453,6 +530,12 @@ extension Wire.Response {
         case .deleteNumbers(let value):
             c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_DELETE_NUMBERS
             c.pointee.delete_numbers = value.c(in: arena)
+        case .bulkUpdateStatus(let value):
+            c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_BULK_UPDATE_STATUS
+            c.pointee.bulk_update_status = value.c(in: arena)
+        case .bulkDelete(let value):
+            c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_BULK_DELETE
+            c.pointee.bulk_delete = value.c(in: arena)
         case .upsertAgent(let value):
             c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_UPSERT_AGENT
             c.pointee.upsert_agent = value.c(in: arena)
@@ -471,15 +554,30 @@ extension Wire.Response {
         case .resetCounters(let value):
             c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_RESET_COUNTERS
             c.pointee.reset_counters = value.c(in: arena)
+        case .bulkAssign(let value):
+            c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_BULK_ASSIGN
+            c.pointee.bulk_assign = value.c(in: arena)
+        case .bulkRelease(let value):
+            c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_BULK_RELEASE
+            c.pointee.bulk_release = value.c(in: arena)
         case .auditLog(let value):
             c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_AUDIT_LOG
             c.pointee.audit_log = value.c(in: arena)
         case .numberTimeline(let value):
             c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_NUMBER_TIMELINE
             c.pointee.number_timeline = value.c(in: arena)
+        case .usageReport(let value):
+            c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_USAGE_REPORT
+            c.pointee.usage_report = value.c(in: arena)
         case .syncNumbers(let value):
             c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_SYNC_NUMBERS
             c.pointee.sync_numbers = value.c(in: arena)
+        case .poolCapacity(let value):
+            c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_POOL_CAPACITY
+            c.pointee.pool_capacity = value.c(in: arena)
+        case .setPoolThreshold(let value):
+            c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_SET_POOL_THRESHOLD
+            c.pointee.set_pool_threshold = value.c(in: arena)
         case .createKey(let value):
             c.pointee.result_case = CALLGATE__V1__RESPONSE__RESULT_CREATE_KEY
             c.pointee.create_key = value.c(in: arena)
@@ -2602,17 +2700,45 @@ extension Wire.NumberTimelineResponse {
 }
 
 extension Wire {
-    /// Placeholder until inventory sync lands: the server answers UNIMPLEMENTED.
+    /// Compares the organization's numbers with a source of truth (see proto/README.md, "Sync"); with
+    /// `apply` and the dry run's `token`, makes it match, as one change.
     public struct SyncNumbersRequest: Sendable, Hashable {
+        /// The provider's or directory's inventory, in any layout `import_numbers` reads, optionally with an
+        /// `assigned_to` column (agent id; `-` releases; empty leaves the assignment alone).
         public var csv: String
+        /// Apply the diff whose `token` is given (from a dry run); without it, a dry run.
         public var apply: Bool
+        public var defaultProvider: String
+        /// Numbers the organization has and the file does not: `keep` (default), `deactivate`,
+        /// `delete_unassigned`.
+        public var localOnly: String
+        /// The terms of the assignments the file makes (default: 100 a day, the number's own country).
+        public var terms: Wire.AssignmentTerms?
+        /// The dry run's token; required with `apply`.
+        public var token: String
+        /// Apply the good rows of a file that has bad ones (otherwise such a file is refused on apply).
+        public var skipBadRows: Bool
+        /// Leave unchanged numbers out of `entries` (they still count, and still make the token).
+        public var omitUnchanged: Bool
 
         public init(
             csv: String = "",
-            apply: Bool = false
+            apply: Bool = false,
+            defaultProvider: String = "",
+            localOnly: String = "",
+            terms: Wire.AssignmentTerms? = nil,
+            token: String = "",
+            skipBadRows: Bool = false,
+            omitUnchanged: Bool = false
         ) {
             self.csv = csv
             self.apply = apply
+            self.defaultProvider = defaultProvider
+            self.localOnly = localOnly
+            self.terms = terms
+            self.token = token
+            self.skipBadRows = skipBadRows
+            self.omitUnchanged = omitUnchanged
         }
     }
 }
@@ -2624,6 +2750,12 @@ extension Wire.SyncNumbersRequest {
         self.init()
         self.csv = CArena.string(c.csv)
         self.apply = c.apply != 0
+        self.defaultProvider = CArena.string(c.default_provider)
+        self.localOnly = CArena.string(c.local_only)
+        self.terms = c.terms.map { Wire.AssignmentTerms(c: $0) }
+        self.token = CArena.string(c.token)
+        self.skipBadRows = c.skip_bad_rows != 0
+        self.omitUnchanged = c.omit_unchanged != 0
     }
 
     /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
@@ -2632,27 +2764,1007 @@ extension Wire.SyncNumbersRequest {
         callgate__v1__sync_numbers_request__init(c)
         c.pointee.csv = arena.string(self.csv)
         c.pointee.apply = self.apply ? 1 : 0
+        c.pointee.default_provider = arena.string(self.defaultProvider)
+        c.pointee.local_only = arena.string(self.localOnly)
+        c.pointee.terms = self.terms?.c(in: arena)
+        c.pointee.token = arena.string(self.token)
+        c.pointee.skip_bad_rows = self.skipBadRows ? 1 : 0
+        c.pointee.omit_unchanged = self.omitUnchanged ? 1 : 0
+        return c
+    }
+}
+
+extension Wire {
+    public struct SyncFieldChange: Sendable, Hashable {
+        /// `provider`, `capabilities`, `status`, `location`, `tags`, `type` or `assigned_to`.
+        public var field: String
+        /// Empty: none (an `assigned_to` from "" is an assignment, to "" a release).
+        public var before: String
+        public var after: String
+
+        public init(
+            field: String = "",
+            before: String = "",
+            after: String = ""
+        ) {
+            self.field = field
+            self.before = before
+            self.after = after
+        }
+    }
+}
+
+extension Wire.SyncFieldChange {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__SyncFieldChange>) {
+        let c = pointer.pointee
+        self.init()
+        self.field = CArena.string(c.field)
+        self.before = CArena.string(c.before)
+        self.after = CArena.string(c.after)
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__SyncFieldChange> {
+        let c = arena.allocate(Callgate__V1__SyncFieldChange.self)
+        callgate__v1__sync_field_change__init(c)
+        c.pointee.field = arena.string(self.field)
+        c.pointee.before = arena.string(self.before)
+        c.pointee.after = arena.string(self.after)
+        return c
+    }
+}
+
+extension Wire {
+    public struct SyncEntry: Sendable, Hashable {
+        /// The file's line; 0 for a number only in the organization.
+        public var line: UInt32
+        /// E.164, or as written when it cannot be read.
+        public var number: String
+        /// `add`, `update`, `unchanged`, `local_only` or `rejected`.
+        public var action: String
+        public var changes: [Wire.SyncFieldChange]
+        /// `rejected`: why. `local_only`: `kept`, `deactivate`, `already inactive`, `delete`, `kept: assigned`,
+        /// `kept: reserved`.
+        public var reason: String
+
+        public init(
+            line: UInt32 = 0,
+            number: String = "",
+            action: String = "",
+            changes: [Wire.SyncFieldChange] = [],
+            reason: String = ""
+        ) {
+            self.line = line
+            self.number = number
+            self.action = action
+            self.changes = changes
+            self.reason = reason
+        }
+    }
+}
+
+extension Wire.SyncEntry {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__SyncEntry>) {
+        let c = pointer.pointee
+        self.init()
+        self.line = c.line
+        self.number = CArena.string(c.number)
+        self.action = CArena.string(c.action)
+        self.changes = CArena.messages(c.n_changes, c.changes, Wire.SyncFieldChange.init(c:))
+        self.reason = CArena.string(c.reason)
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__SyncEntry> {
+        let c = arena.allocate(Callgate__V1__SyncEntry.self)
+        callgate__v1__sync_entry__init(c)
+        c.pointee.line = self.line
+        c.pointee.number = arena.string(self.number)
+        c.pointee.action = arena.string(self.action)
+        (c.pointee.n_changes, c.pointee.changes) = arena.messages(self.changes) { $0.c(in: arena) }
+        c.pointee.reason = arena.string(self.reason)
         return c
     }
 }
 
 extension Wire {
     public struct SyncNumbersResponse: Sendable, Hashable {
+        /// The file's rows in file order, then the numbers only in the organization, by number.
+        public var entries: [Wire.SyncEntry]
+        public var toAdd: UInt32
+        public var toUpdate: UInt32
+        public var unchanged: UInt32
+        public var localOnly: UInt32
+        public var rejected: UInt32
+        /// Of those: assignments made, released, numbers deactivated and deleted.
+        public var toAssign: UInt32
+        public var toRelease: UInt32
+        public var toDeactivate: UInt32
+        public var toDelete: UInt32
+        /// Identifies this diff; apply it with `apply` and this token.
+        public var token: String
+        /// Whether the diff was applied (false for a dry run).
+        public var applied: Bool
+        /// How the file was read: `columns`, `list`, `telnyx` or `twilio`.
+        public var format: String
 
-        public init() {}
+        public init(
+            entries: [Wire.SyncEntry] = [],
+            toAdd: UInt32 = 0,
+            toUpdate: UInt32 = 0,
+            unchanged: UInt32 = 0,
+            localOnly: UInt32 = 0,
+            rejected: UInt32 = 0,
+            toAssign: UInt32 = 0,
+            toRelease: UInt32 = 0,
+            toDeactivate: UInt32 = 0,
+            toDelete: UInt32 = 0,
+            token: String = "",
+            applied: Bool = false,
+            format: String = ""
+        ) {
+            self.entries = entries
+            self.toAdd = toAdd
+            self.toUpdate = toUpdate
+            self.unchanged = unchanged
+            self.localOnly = localOnly
+            self.rejected = rejected
+            self.toAssign = toAssign
+            self.toRelease = toRelease
+            self.toDeactivate = toDeactivate
+            self.toDelete = toDelete
+            self.token = token
+            self.applied = applied
+            self.format = format
+        }
     }
 }
 
 extension Wire.SyncNumbersResponse {
     /// Copies a message protobuf-c unpacked into Swift values.
     public init(c pointer: UnsafePointer<Callgate__V1__SyncNumbersResponse>) {
+        let c = pointer.pointee
         self.init()
+        self.entries = CArena.messages(c.n_entries, c.entries, Wire.SyncEntry.init(c:))
+        self.toAdd = c.to_add
+        self.toUpdate = c.to_update
+        self.unchanged = c.unchanged
+        self.localOnly = c.local_only
+        self.rejected = c.rejected
+        self.toAssign = c.to_assign
+        self.toRelease = c.to_release
+        self.toDeactivate = c.to_deactivate
+        self.toDelete = c.to_delete
+        self.token = CArena.string(c.token)
+        self.applied = c.applied != 0
+        self.format = CArena.string(c.format)
     }
 
     /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
     public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__SyncNumbersResponse> {
         let c = arena.allocate(Callgate__V1__SyncNumbersResponse.self)
         callgate__v1__sync_numbers_response__init(c)
+        (c.pointee.n_entries, c.pointee.entries) = arena.messages(self.entries) { $0.c(in: arena) }
+        c.pointee.to_add = self.toAdd
+        c.pointee.to_update = self.toUpdate
+        c.pointee.unchanged = self.unchanged
+        c.pointee.local_only = self.localOnly
+        c.pointee.rejected = self.rejected
+        c.pointee.to_assign = self.toAssign
+        c.pointee.to_release = self.toRelease
+        c.pointee.to_deactivate = self.toDeactivate
+        c.pointee.to_delete = self.toDelete
+        c.pointee.token = arena.string(self.token)
+        c.pointee.applied = self.applied ? 1 : 0
+        c.pointee.format = arena.string(self.format)
+        return c
+    }
+}
+
+extension Wire {
+    public struct PoolCapacityRequest: Sendable, Hashable {
+        /// One pool only (a tag, any case); empty for all, by name, paged.
+        public var tag: String
+        public var cursor: String
+        public var pageSize: UInt32
+
+        public init(
+            tag: String = "",
+            cursor: String = "",
+            pageSize: UInt32 = 0
+        ) {
+            self.tag = tag
+            self.cursor = cursor
+            self.pageSize = pageSize
+        }
+    }
+}
+
+extension Wire.PoolCapacityRequest {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__PoolCapacityRequest>) {
+        let c = pointer.pointee
+        self.init()
+        self.tag = CArena.string(c.tag)
+        self.cursor = CArena.string(c.cursor)
+        self.pageSize = c.page_size
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__PoolCapacityRequest> {
+        let c = arena.allocate(Callgate__V1__PoolCapacityRequest.self)
+        callgate__v1__pool_capacity_request__init(c)
+        c.pointee.tag = arena.string(self.tag)
+        c.pointee.cursor = arena.string(self.cursor)
+        c.pointee.page_size = self.pageSize
+        return c
+    }
+}
+
+extension Wire {
+    public struct PoolInfo: Sendable, Hashable {
+        /// The tag, in lower case.
+        public var tag: String
+        /// Disjoint: available (not held, active), reserved, assigned, inactive (not held).
+        public var available: UInt32
+        public var reserved: UInt32
+        public var assigned: UInt32
+        public var inactive: UInt32
+        public var total: UInt32
+        /// Warn when fewer than this many are available; 0 when no threshold is set.
+        public var threshold: UInt32
+        public var belowThreshold: Bool
+
+        public init(
+            tag: String = "",
+            available: UInt32 = 0,
+            reserved: UInt32 = 0,
+            assigned: UInt32 = 0,
+            inactive: UInt32 = 0,
+            total: UInt32 = 0,
+            threshold: UInt32 = 0,
+            belowThreshold: Bool = false
+        ) {
+            self.tag = tag
+            self.available = available
+            self.reserved = reserved
+            self.assigned = assigned
+            self.inactive = inactive
+            self.total = total
+            self.threshold = threshold
+            self.belowThreshold = belowThreshold
+        }
+    }
+}
+
+extension Wire.PoolInfo {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__PoolInfo>) {
+        let c = pointer.pointee
+        self.init()
+        self.tag = CArena.string(c.tag)
+        self.available = c.available
+        self.reserved = c.reserved
+        self.assigned = c.assigned
+        self.inactive = c.inactive
+        self.total = c.total
+        self.threshold = c.threshold
+        self.belowThreshold = c.below_threshold != 0
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__PoolInfo> {
+        let c = arena.allocate(Callgate__V1__PoolInfo.self)
+        callgate__v1__pool_info__init(c)
+        c.pointee.tag = arena.string(self.tag)
+        c.pointee.available = self.available
+        c.pointee.reserved = self.reserved
+        c.pointee.assigned = self.assigned
+        c.pointee.inactive = self.inactive
+        c.pointee.total = self.total
+        c.pointee.threshold = self.threshold
+        c.pointee.below_threshold = self.belowThreshold ? 1 : 0
+        return c
+    }
+}
+
+extension Wire {
+    public struct PoolCapacityResponse: Sendable, Hashable {
+        public var pools: [Wire.PoolInfo]
+        public var nextCursor: String
+
+        public init(
+            pools: [Wire.PoolInfo] = [],
+            nextCursor: String = ""
+        ) {
+            self.pools = pools
+            self.nextCursor = nextCursor
+        }
+    }
+}
+
+extension Wire.PoolCapacityResponse {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__PoolCapacityResponse>) {
+        let c = pointer.pointee
+        self.init()
+        self.pools = CArena.messages(c.n_pools, c.pools, Wire.PoolInfo.init(c:))
+        self.nextCursor = CArena.string(c.next_cursor)
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__PoolCapacityResponse> {
+        let c = arena.allocate(Callgate__V1__PoolCapacityResponse.self)
+        callgate__v1__pool_capacity_response__init(c)
+        (c.pointee.n_pools, c.pointee.pools) = arena.messages(self.pools) { $0.c(in: arena) }
+        c.pointee.next_cursor = arena.string(self.nextCursor)
+        return c
+    }
+}
+
+extension Wire {
+    public struct SetPoolThresholdRequest: Sendable, Hashable {
+        public var tag: String
+        /// 0 removes the threshold.
+        public var threshold: UInt32
+
+        public init(
+            tag: String = "",
+            threshold: UInt32 = 0
+        ) {
+            self.tag = tag
+            self.threshold = threshold
+        }
+    }
+}
+
+extension Wire.SetPoolThresholdRequest {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__SetPoolThresholdRequest>) {
+        let c = pointer.pointee
+        self.init()
+        self.tag = CArena.string(c.tag)
+        self.threshold = c.threshold
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__SetPoolThresholdRequest> {
+        let c = arena.allocate(Callgate__V1__SetPoolThresholdRequest.self)
+        callgate__v1__set_pool_threshold_request__init(c)
+        c.pointee.tag = arena.string(self.tag)
+        c.pointee.threshold = self.threshold
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkAssignRequest: Sendable, Hashable {
+        public var agentIds: [String]
+        /// The pool to take numbers from: usually `tag`; every set field must match.
+        public var criteria: Wire.NumberCriteria?
+        /// Numbers per agent, 1 to 1000.
+        public var perAgent: UInt32
+        public var terms: Wire.AssignmentTerms?
+        /// Any failing agent fails the whole request (FAILED_PRECONDITION) and nothing is assigned.
+        public var allOrNothing: Bool
+
+        public init(
+            agentIds: [String] = [],
+            criteria: Wire.NumberCriteria? = nil,
+            perAgent: UInt32 = 0,
+            terms: Wire.AssignmentTerms? = nil,
+            allOrNothing: Bool = false
+        ) {
+            self.agentIds = agentIds
+            self.criteria = criteria
+            self.perAgent = perAgent
+            self.terms = terms
+            self.allOrNothing = allOrNothing
+        }
+    }
+}
+
+extension Wire.BulkAssignRequest {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkAssignRequest>) {
+        let c = pointer.pointee
+        self.init()
+        self.agentIds = CArena.strings(c.n_agent_ids, c.agent_ids)
+        self.criteria = c.criteria.map { Wire.NumberCriteria(c: $0) }
+        self.perAgent = c.per_agent
+        self.terms = c.terms.map { Wire.AssignmentTerms(c: $0) }
+        self.allOrNothing = c.all_or_nothing != 0
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkAssignRequest> {
+        let c = arena.allocate(Callgate__V1__BulkAssignRequest.self)
+        callgate__v1__bulk_assign_request__init(c)
+        (c.pointee.n_agent_ids, c.pointee.agent_ids) = arena.strings(self.agentIds)
+        c.pointee.criteria = self.criteria?.c(in: arena)
+        c.pointee.per_agent = self.perAgent
+        c.pointee.terms = self.terms?.c(in: arena)
+        c.pointee.all_or_nothing = self.allOrNothing ? 1 : 0
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkAssignRow: Sendable, Hashable {
+        public var agentID: String
+        public var numbers: [String]
+        /// `assigned` or `rejected`.
+        public var outcome: String
+        public var reason: String
+
+        public init(
+            agentID: String = "",
+            numbers: [String] = [],
+            outcome: String = "",
+            reason: String = ""
+        ) {
+            self.agentID = agentID
+            self.numbers = numbers
+            self.outcome = outcome
+            self.reason = reason
+        }
+    }
+}
+
+extension Wire.BulkAssignRow {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkAssignRow>) {
+        let c = pointer.pointee
+        self.init()
+        self.agentID = CArena.string(c.agent_id)
+        self.numbers = CArena.strings(c.n_numbers, c.numbers)
+        self.outcome = CArena.string(c.outcome)
+        self.reason = CArena.string(c.reason)
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkAssignRow> {
+        let c = arena.allocate(Callgate__V1__BulkAssignRow.self)
+        callgate__v1__bulk_assign_row__init(c)
+        c.pointee.agent_id = arena.string(self.agentID)
+        (c.pointee.n_numbers, c.pointee.numbers) = arena.strings(self.numbers)
+        c.pointee.outcome = arena.string(self.outcome)
+        c.pointee.reason = arena.string(self.reason)
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkAssignResponse: Sendable, Hashable {
+        /// One per agent, in the order given.
+        public var rows: [Wire.BulkAssignRow]
+        public var assigned: UInt32
+        public var rejected: UInt32
+
+        public init(
+            rows: [Wire.BulkAssignRow] = [],
+            assigned: UInt32 = 0,
+            rejected: UInt32 = 0
+        ) {
+            self.rows = rows
+            self.assigned = assigned
+            self.rejected = rejected
+        }
+    }
+}
+
+extension Wire.BulkAssignResponse {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkAssignResponse>) {
+        let c = pointer.pointee
+        self.init()
+        self.rows = CArena.messages(c.n_rows, c.rows, Wire.BulkAssignRow.init(c:))
+        self.assigned = c.assigned
+        self.rejected = c.rejected
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkAssignResponse> {
+        let c = arena.allocate(Callgate__V1__BulkAssignResponse.self)
+        callgate__v1__bulk_assign_response__init(c)
+        (c.pointee.n_rows, c.pointee.rows) = arena.messages(self.rows) { $0.c(in: arena) }
+        c.pointee.assigned = self.assigned
+        c.pointee.rejected = self.rejected
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkReleaseRequest: Sendable, Hashable {
+        /// Either numbers, or agents (all their numbers).
+        public var numbers: [String]
+        public var agentIds: [String]
+
+        public init(
+            numbers: [String] = [],
+            agentIds: [String] = []
+        ) {
+            self.numbers = numbers
+            self.agentIds = agentIds
+        }
+    }
+}
+
+extension Wire.BulkReleaseRequest {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkReleaseRequest>) {
+        let c = pointer.pointee
+        self.init()
+        self.numbers = CArena.strings(c.n_numbers, c.numbers)
+        self.agentIds = CArena.strings(c.n_agent_ids, c.agent_ids)
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkReleaseRequest> {
+        let c = arena.allocate(Callgate__V1__BulkReleaseRequest.self)
+        callgate__v1__bulk_release_request__init(c)
+        (c.pointee.n_numbers, c.pointee.numbers) = arena.strings(self.numbers)
+        (c.pointee.n_agent_ids, c.pointee.agent_ids) = arena.strings(self.agentIds)
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkUpdateStatusRequest: Sendable, Hashable {
+        /// Either numbers, or a filter (`criteria`, `state`, `agent_id`; at least one set).
+        public var numbers: [String]
+        public var criteria: Wire.NumberCriteria?
+        /// `available`, `reserved` or `assigned`.
+        public var state: String
+        public var agentID: String
+        public var status: Wire.NumberStatus
+
+        public init(
+            numbers: [String] = [],
+            criteria: Wire.NumberCriteria? = nil,
+            state: String = "",
+            agentID: String = "",
+            status: Wire.NumberStatus = .unspecified
+        ) {
+            self.numbers = numbers
+            self.criteria = criteria
+            self.state = state
+            self.agentID = agentID
+            self.status = status
+        }
+    }
+}
+
+extension Wire.BulkUpdateStatusRequest {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkUpdateStatusRequest>) {
+        let c = pointer.pointee
+        self.init()
+        self.numbers = CArena.strings(c.n_numbers, c.numbers)
+        self.criteria = c.criteria.map { Wire.NumberCriteria(c: $0) }
+        self.state = CArena.string(c.state)
+        self.agentID = CArena.string(c.agent_id)
+        self.status = Wire.NumberStatus(c: c.status)
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkUpdateStatusRequest> {
+        let c = arena.allocate(Callgate__V1__BulkUpdateStatusRequest.self)
+        callgate__v1__bulk_update_status_request__init(c)
+        (c.pointee.n_numbers, c.pointee.numbers) = arena.strings(self.numbers)
+        c.pointee.criteria = self.criteria?.c(in: arena)
+        c.pointee.state = arena.string(self.state)
+        c.pointee.agent_id = arena.string(self.agentID)
+        c.pointee.status = self.status.c
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkDeleteRequest: Sendable, Hashable {
+        /// Either numbers, a filter (`criteria`, `state`), or `all_unassigned`.
+        public var numbers: [String]
+        public var criteria: Wire.NumberCriteria?
+        public var state: String
+        /// Every unassigned, unreserved number of the organization; needs `confirm_delete_all_unassigned`.
+        public var allUnassigned: Bool
+        public var confirmDeleteAllUnassigned: Bool
+        /// With `numbers`: report assigned or reserved ones as skipped instead of refusing the request. A
+        /// filter always skips them.
+        public var skipHeld: Bool
+
+        public init(
+            numbers: [String] = [],
+            criteria: Wire.NumberCriteria? = nil,
+            state: String = "",
+            allUnassigned: Bool = false,
+            confirmDeleteAllUnassigned: Bool = false,
+            skipHeld: Bool = false
+        ) {
+            self.numbers = numbers
+            self.criteria = criteria
+            self.state = state
+            self.allUnassigned = allUnassigned
+            self.confirmDeleteAllUnassigned = confirmDeleteAllUnassigned
+            self.skipHeld = skipHeld
+        }
+    }
+}
+
+extension Wire.BulkDeleteRequest {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkDeleteRequest>) {
+        let c = pointer.pointee
+        self.init()
+        self.numbers = CArena.strings(c.n_numbers, c.numbers)
+        self.criteria = c.criteria.map { Wire.NumberCriteria(c: $0) }
+        self.state = CArena.string(c.state)
+        self.allUnassigned = c.all_unassigned != 0
+        self.confirmDeleteAllUnassigned = c.confirm_delete_all_unassigned != 0
+        self.skipHeld = c.skip_held != 0
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkDeleteRequest> {
+        let c = arena.allocate(Callgate__V1__BulkDeleteRequest.self)
+        callgate__v1__bulk_delete_request__init(c)
+        (c.pointee.n_numbers, c.pointee.numbers) = arena.strings(self.numbers)
+        c.pointee.criteria = self.criteria?.c(in: arena)
+        c.pointee.state = arena.string(self.state)
+        c.pointee.all_unassigned = self.allUnassigned ? 1 : 0
+        c.pointee.confirm_delete_all_unassigned = self.confirmDeleteAllUnassigned ? 1 : 0
+        c.pointee.skip_held = self.skipHeld ? 1 : 0
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkRow: Sendable, Hashable {
+        public var number: String
+        public var agentID: String
+        /// `released`, `updated`, `deleted`, `unchanged` or `skipped`.
+        public var outcome: String
+        public var reason: String
+
+        public init(
+            number: String = "",
+            agentID: String = "",
+            outcome: String = "",
+            reason: String = ""
+        ) {
+            self.number = number
+            self.agentID = agentID
+            self.outcome = outcome
+            self.reason = reason
+        }
+    }
+}
+
+extension Wire.BulkRow {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkRow>) {
+        let c = pointer.pointee
+        self.init()
+        self.number = CArena.string(c.number)
+        self.agentID = CArena.string(c.agent_id)
+        self.outcome = CArena.string(c.outcome)
+        self.reason = CArena.string(c.reason)
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkRow> {
+        let c = arena.allocate(Callgate__V1__BulkRow.self)
+        callgate__v1__bulk_row__init(c)
+        c.pointee.number = arena.string(self.number)
+        c.pointee.agent_id = arena.string(self.agentID)
+        c.pointee.outcome = arena.string(self.outcome)
+        c.pointee.reason = arena.string(self.reason)
+        return c
+    }
+}
+
+extension Wire {
+    public struct BulkResponse: Sendable, Hashable {
+        /// One per number looked at, by number.
+        public var rows: [Wire.BulkRow]
+        public var changed: UInt32
+        public var unchanged: UInt32
+        public var skipped: UInt32
+
+        public init(
+            rows: [Wire.BulkRow] = [],
+            changed: UInt32 = 0,
+            unchanged: UInt32 = 0,
+            skipped: UInt32 = 0
+        ) {
+            self.rows = rows
+            self.changed = changed
+            self.unchanged = unchanged
+            self.skipped = skipped
+        }
+    }
+}
+
+extension Wire.BulkResponse {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__BulkResponse>) {
+        let c = pointer.pointee
+        self.init()
+        self.rows = CArena.messages(c.n_rows, c.rows, Wire.BulkRow.init(c:))
+        self.changed = c.changed
+        self.unchanged = c.unchanged
+        self.skipped = c.skipped
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__BulkResponse> {
+        let c = arena.allocate(Callgate__V1__BulkResponse.self)
+        callgate__v1__bulk_response__init(c)
+        (c.pointee.n_rows, c.pointee.rows) = arena.messages(self.rows) { $0.c(in: arena) }
+        c.pointee.changed = self.changed
+        c.pointee.unchanged = self.unchanged
+        c.pointee.skipped = self.skipped
+        return c
+    }
+}
+
+extension Wire {
+    public struct UsageReportRequest: Sendable, Hashable {
+        /// Local dates of the organization's time zone (`2026-11-01`), both included; at most 400 days.
+        public var fromDay: String
+        public var toDay: String
+        /// `agent` (the default) or `number`.
+        public var groupBy: String
+        /// Only this agent's calls (an agent key: always its own agent).
+        public var agentID: String
+        /// Only calls from this caller-ID number.
+        public var number: String
+        /// One row per key and day; otherwise one row per key for the whole range.
+        public var perDay: Bool
+        public var cursor: String
+        /// 1 to 1000; 0 means 100.
+        public var pageSize: UInt32
+
+        public init(
+            fromDay: String = "",
+            toDay: String = "",
+            groupBy: String = "",
+            agentID: String = "",
+            number: String = "",
+            perDay: Bool = false,
+            cursor: String = "",
+            pageSize: UInt32 = 0
+        ) {
+            self.fromDay = fromDay
+            self.toDay = toDay
+            self.groupBy = groupBy
+            self.agentID = agentID
+            self.number = number
+            self.perDay = perDay
+            self.cursor = cursor
+            self.pageSize = pageSize
+        }
+    }
+}
+
+extension Wire.UsageReportRequest {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__UsageReportRequest>) {
+        let c = pointer.pointee
+        self.init()
+        self.fromDay = CArena.string(c.from_day)
+        self.toDay = CArena.string(c.to_day)
+        self.groupBy = CArena.string(c.group_by)
+        self.agentID = CArena.string(c.agent_id)
+        self.number = CArena.string(c.number)
+        self.perDay = c.per_day != 0
+        self.cursor = CArena.string(c.cursor)
+        self.pageSize = c.page_size
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__UsageReportRequest> {
+        let c = arena.allocate(Callgate__V1__UsageReportRequest.self)
+        callgate__v1__usage_report_request__init(c)
+        c.pointee.from_day = arena.string(self.fromDay)
+        c.pointee.to_day = arena.string(self.toDay)
+        c.pointee.group_by = arena.string(self.groupBy)
+        c.pointee.agent_id = arena.string(self.agentID)
+        c.pointee.number = arena.string(self.number)
+        c.pointee.per_day = self.perDay ? 1 : 0
+        c.pointee.cursor = arena.string(self.cursor)
+        c.pointee.page_size = self.pageSize
+        return c
+    }
+}
+
+extension Wire {
+    public struct DenialCount: Sendable, Hashable {
+        public var reason: Wire.DenyReason
+        public var count: UInt64
+
+        public init(
+            reason: Wire.DenyReason = .unspecified,
+            count: UInt64 = 0
+        ) {
+            self.reason = reason
+            self.count = count
+        }
+    }
+}
+
+extension Wire.DenialCount {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__DenialCount>) {
+        let c = pointer.pointee
+        self.init()
+        self.reason = Wire.DenyReason(c: c.reason)
+        self.count = c.count
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__DenialCount> {
+        let c = arena.allocate(Callgate__V1__DenialCount.self)
+        callgate__v1__denial_count__init(c)
+        c.pointee.reason = self.reason.c
+        c.pointee.count = self.count
+        return c
+    }
+}
+
+extension Wire {
+    public struct HourCount: Sendable, Hashable {
+        /// Local wall-clock hour, 0 to 23.
+        public var hour: UInt32
+        public var calls: UInt64
+
+        public init(
+            hour: UInt32 = 0,
+            calls: UInt64 = 0
+        ) {
+            self.hour = hour
+            self.calls = calls
+        }
+    }
+}
+
+extension Wire.HourCount {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__HourCount>) {
+        let c = pointer.pointee
+        self.init()
+        self.hour = c.hour
+        self.calls = c.calls
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__HourCount> {
+        let c = arena.allocate(Callgate__V1__HourCount.self)
+        callgate__v1__hour_count__init(c)
+        c.pointee.hour = self.hour
+        c.pointee.calls = self.calls
+        return c
+    }
+}
+
+extension Wire {
+    public struct UsageRow: Sendable, Hashable {
+        /// The agent id (group_by `agent`) or the E.164 number (group_by `number`); empty for agent ids
+        /// that are not in the organization.
+        public var key: String
+        /// The local date with `per_day`; empty for the whole range.
+        public var day: String
+        public var callsAllowed: UInt64
+        public var callsDenied: UInt64
+        /// Reasons with at least one denial, in the order of DenyReason.
+        public var denials: [Wire.DenialCount]
+        /// The local hour with the most allowed calls (the earliest of a tie) and its calls; both 0 when
+        /// the tallies hold no allowed call.
+        public var peakHour: UInt32
+        public var peakHourCalls: UInt64
+        /// Allowed calls by local hour, hours with calls only.
+        public var callsByHour: [Wire.HourCount]
+
+        public init(
+            key: String = "",
+            day: String = "",
+            callsAllowed: UInt64 = 0,
+            callsDenied: UInt64 = 0,
+            denials: [Wire.DenialCount] = [],
+            peakHour: UInt32 = 0,
+            peakHourCalls: UInt64 = 0,
+            callsByHour: [Wire.HourCount] = []
+        ) {
+            self.key = key
+            self.day = day
+            self.callsAllowed = callsAllowed
+            self.callsDenied = callsDenied
+            self.denials = denials
+            self.peakHour = peakHour
+            self.peakHourCalls = peakHourCalls
+            self.callsByHour = callsByHour
+        }
+    }
+}
+
+extension Wire.UsageRow {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__UsageRow>) {
+        let c = pointer.pointee
+        self.init()
+        self.key = CArena.string(c.key)
+        self.day = CArena.string(c.day)
+        self.callsAllowed = c.calls_allowed
+        self.callsDenied = c.calls_denied
+        self.denials = CArena.messages(c.n_denials, c.denials, Wire.DenialCount.init(c:))
+        self.peakHour = c.peak_hour
+        self.peakHourCalls = c.peak_hour_calls
+        self.callsByHour = CArena.messages(c.n_calls_by_hour, c.calls_by_hour, Wire.HourCount.init(c:))
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__UsageRow> {
+        let c = arena.allocate(Callgate__V1__UsageRow.self)
+        callgate__v1__usage_row__init(c)
+        c.pointee.key = arena.string(self.key)
+        c.pointee.day = arena.string(self.day)
+        c.pointee.calls_allowed = self.callsAllowed
+        c.pointee.calls_denied = self.callsDenied
+        (c.pointee.n_denials, c.pointee.denials) = arena.messages(self.denials) { $0.c(in: arena) }
+        c.pointee.peak_hour = self.peakHour
+        c.pointee.peak_hour_calls = self.peakHourCalls
+        (c.pointee.n_calls_by_hour, c.pointee.calls_by_hour) = arena.messages(self.callsByHour) { $0.c(in: arena) }
+        return c
+    }
+}
+
+extension Wire {
+    public struct UsageReportResponse: Sendable, Hashable {
+        /// In key order (agent ids as UTF-8 bytes, numbers by digits), then day.
+        public var rows: [Wire.UsageRow]
+        /// Empty on the last page.
+        public var nextCursor: String
+        /// The IANA time zone in which days and hours are read.
+        public var timeZone: String
+        /// Denials of agent ids that are not in the organization, over the range: on the first page of a
+        /// report by agent without filters, when there are any.
+        public var unknownAgents: Wire.UsageRow?
+
+        public init(
+            rows: [Wire.UsageRow] = [],
+            nextCursor: String = "",
+            timeZone: String = "",
+            unknownAgents: Wire.UsageRow? = nil
+        ) {
+            self.rows = rows
+            self.nextCursor = nextCursor
+            self.timeZone = timeZone
+            self.unknownAgents = unknownAgents
+        }
+    }
+}
+
+extension Wire.UsageReportResponse {
+    /// Copies a message protobuf-c unpacked into Swift values.
+    public init(c pointer: UnsafePointer<Callgate__V1__UsageReportResponse>) {
+        let c = pointer.pointee
+        self.init()
+        self.rows = CArena.messages(c.n_rows, c.rows, Wire.UsageRow.init(c:))
+        self.nextCursor = CArena.string(c.next_cursor)
+        self.timeZone = CArena.string(c.time_zone)
+        self.unknownAgents = c.unknown_agents.map { Wire.UsageRow(c: $0) }
+    }
+
+    /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
+    public func c(in arena: CArena) -> UnsafeMutablePointer<Callgate__V1__UsageReportResponse> {
+        let c = arena.allocate(Callgate__V1__UsageReportResponse.self)
+        callgate__v1__usage_report_response__init(c)
+        (c.pointee.n_rows, c.pointee.rows) = arena.messages(self.rows) { $0.c(in: arena) }
+        c.pointee.next_cursor = arena.string(self.nextCursor)
+        c.pointee.time_zone = arena.string(self.timeZone)
+        c.pointee.unknown_agents = self.unknownAgents?.c(in: arena)
         return c
     }
 }
@@ -2919,6 +4031,8 @@ extension Wire {
         /// metrics (`callgate_writer_*`), which only the operator sees.
         public var writerBatches: UInt64
         public var writerChanges: UInt64
+        /// Pools (tags) whose available numbers are below their threshold (`set_pool_threshold`).
+        public var poolsBelowThreshold: [Wire.PoolInfo]
 
         public init(
             numbers: UInt32 = 0,
@@ -2931,7 +4045,8 @@ extension Wire {
             connections: UInt32 = 0,
             durability: String = "",
             writerBatches: UInt64 = 0,
-            writerChanges: UInt64 = 0
+            writerChanges: UInt64 = 0,
+            poolsBelowThreshold: [Wire.PoolInfo] = []
         ) {
             self.numbers = numbers
             self.available = available
@@ -2944,6 +4059,7 @@ extension Wire {
             self.durability = durability
             self.writerBatches = writerBatches
             self.writerChanges = writerChanges
+            self.poolsBelowThreshold = poolsBelowThreshold
         }
     }
 }
@@ -2964,6 +4080,7 @@ extension Wire.StatsResponse {
         self.durability = CArena.string(c.durability)
         self.writerBatches = c.writer_batches
         self.writerChanges = c.writer_changes
+        self.poolsBelowThreshold = CArena.messages(c.n_pools_below_threshold, c.pools_below_threshold, Wire.PoolInfo.init(c:))
     }
 
     /// Builds the protobuf-c struct of this message; every pointer in it lives in `arena`.
@@ -2981,6 +4098,7 @@ extension Wire.StatsResponse {
         c.pointee.durability = arena.string(self.durability)
         c.pointee.writer_batches = self.writerBatches
         c.pointee.writer_changes = self.writerChanges
+        (c.pointee.n_pools_below_threshold, c.pointee.pools_below_threshold) = arena.messages(self.poolsBelowThreshold) { $0.c(in: arena) }
         return c
     }
 }

@@ -2032,6 +2032,96 @@ void   callgate__v1__sync_numbers_request__free_unpacked
   assert(message->base.descriptor == &callgate__v1__sync_numbers_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   callgate__v1__sync_field_change__init
+                     (Callgate__V1__SyncFieldChange         *message)
+{
+  static const Callgate__V1__SyncFieldChange init_value = CALLGATE__V1__SYNC_FIELD_CHANGE__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__sync_field_change__get_packed_size
+                     (const Callgate__V1__SyncFieldChange *message)
+{
+  assert(message->base.descriptor == &callgate__v1__sync_field_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__sync_field_change__pack
+                     (const Callgate__V1__SyncFieldChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__sync_field_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__sync_field_change__pack_to_buffer
+                     (const Callgate__V1__SyncFieldChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__sync_field_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__SyncFieldChange *
+       callgate__v1__sync_field_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__SyncFieldChange *)
+     protobuf_c_message_unpack (&callgate__v1__sync_field_change__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__sync_field_change__free_unpacked
+                     (Callgate__V1__SyncFieldChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__sync_field_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__sync_entry__init
+                     (Callgate__V1__SyncEntry         *message)
+{
+  static const Callgate__V1__SyncEntry init_value = CALLGATE__V1__SYNC_ENTRY__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__sync_entry__get_packed_size
+                     (const Callgate__V1__SyncEntry *message)
+{
+  assert(message->base.descriptor == &callgate__v1__sync_entry__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__sync_entry__pack
+                     (const Callgate__V1__SyncEntry *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__sync_entry__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__sync_entry__pack_to_buffer
+                     (const Callgate__V1__SyncEntry *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__sync_entry__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__SyncEntry *
+       callgate__v1__sync_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__SyncEntry *)
+     protobuf_c_message_unpack (&callgate__v1__sync_entry__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__sync_entry__free_unpacked
+                     (Callgate__V1__SyncEntry *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__sync_entry__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   callgate__v1__sync_numbers_response__init
                      (Callgate__V1__SyncNumbersResponse         *message)
 {
@@ -2075,6 +2165,771 @@ void   callgate__v1__sync_numbers_response__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &callgate__v1__sync_numbers_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__pool_capacity_request__init
+                     (Callgate__V1__PoolCapacityRequest         *message)
+{
+  static const Callgate__V1__PoolCapacityRequest init_value = CALLGATE__V1__POOL_CAPACITY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__pool_capacity_request__get_packed_size
+                     (const Callgate__V1__PoolCapacityRequest *message)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__pool_capacity_request__pack
+                     (const Callgate__V1__PoolCapacityRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__pool_capacity_request__pack_to_buffer
+                     (const Callgate__V1__PoolCapacityRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__PoolCapacityRequest *
+       callgate__v1__pool_capacity_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__PoolCapacityRequest *)
+     protobuf_c_message_unpack (&callgate__v1__pool_capacity_request__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__pool_capacity_request__free_unpacked
+                     (Callgate__V1__PoolCapacityRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__pool_info__init
+                     (Callgate__V1__PoolInfo         *message)
+{
+  static const Callgate__V1__PoolInfo init_value = CALLGATE__V1__POOL_INFO__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__pool_info__get_packed_size
+                     (const Callgate__V1__PoolInfo *message)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__pool_info__pack
+                     (const Callgate__V1__PoolInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__pool_info__pack_to_buffer
+                     (const Callgate__V1__PoolInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__PoolInfo *
+       callgate__v1__pool_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__PoolInfo *)
+     protobuf_c_message_unpack (&callgate__v1__pool_info__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__pool_info__free_unpacked
+                     (Callgate__V1__PoolInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__pool_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__pool_capacity_response__init
+                     (Callgate__V1__PoolCapacityResponse         *message)
+{
+  static const Callgate__V1__PoolCapacityResponse init_value = CALLGATE__V1__POOL_CAPACITY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__pool_capacity_response__get_packed_size
+                     (const Callgate__V1__PoolCapacityResponse *message)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__pool_capacity_response__pack
+                     (const Callgate__V1__PoolCapacityResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__pool_capacity_response__pack_to_buffer
+                     (const Callgate__V1__PoolCapacityResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__PoolCapacityResponse *
+       callgate__v1__pool_capacity_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__PoolCapacityResponse *)
+     protobuf_c_message_unpack (&callgate__v1__pool_capacity_response__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__pool_capacity_response__free_unpacked
+                     (Callgate__V1__PoolCapacityResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__pool_capacity_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__set_pool_threshold_request__init
+                     (Callgate__V1__SetPoolThresholdRequest         *message)
+{
+  static const Callgate__V1__SetPoolThresholdRequest init_value = CALLGATE__V1__SET_POOL_THRESHOLD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__set_pool_threshold_request__get_packed_size
+                     (const Callgate__V1__SetPoolThresholdRequest *message)
+{
+  assert(message->base.descriptor == &callgate__v1__set_pool_threshold_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__set_pool_threshold_request__pack
+                     (const Callgate__V1__SetPoolThresholdRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__set_pool_threshold_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__set_pool_threshold_request__pack_to_buffer
+                     (const Callgate__V1__SetPoolThresholdRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__set_pool_threshold_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__SetPoolThresholdRequest *
+       callgate__v1__set_pool_threshold_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__SetPoolThresholdRequest *)
+     protobuf_c_message_unpack (&callgate__v1__set_pool_threshold_request__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__set_pool_threshold_request__free_unpacked
+                     (Callgate__V1__SetPoolThresholdRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__set_pool_threshold_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_assign_request__init
+                     (Callgate__V1__BulkAssignRequest         *message)
+{
+  static const Callgate__V1__BulkAssignRequest init_value = CALLGATE__V1__BULK_ASSIGN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_assign_request__get_packed_size
+                     (const Callgate__V1__BulkAssignRequest *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_assign_request__pack
+                     (const Callgate__V1__BulkAssignRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_assign_request__pack_to_buffer
+                     (const Callgate__V1__BulkAssignRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkAssignRequest *
+       callgate__v1__bulk_assign_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkAssignRequest *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_assign_request__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_assign_request__free_unpacked
+                     (Callgate__V1__BulkAssignRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_assign_row__init
+                     (Callgate__V1__BulkAssignRow         *message)
+{
+  static const Callgate__V1__BulkAssignRow init_value = CALLGATE__V1__BULK_ASSIGN_ROW__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_assign_row__get_packed_size
+                     (const Callgate__V1__BulkAssignRow *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_row__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_assign_row__pack
+                     (const Callgate__V1__BulkAssignRow *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_row__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_assign_row__pack_to_buffer
+                     (const Callgate__V1__BulkAssignRow *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_row__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkAssignRow *
+       callgate__v1__bulk_assign_row__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkAssignRow *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_assign_row__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_assign_row__free_unpacked
+                     (Callgate__V1__BulkAssignRow *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_row__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_assign_response__init
+                     (Callgate__V1__BulkAssignResponse         *message)
+{
+  static const Callgate__V1__BulkAssignResponse init_value = CALLGATE__V1__BULK_ASSIGN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_assign_response__get_packed_size
+                     (const Callgate__V1__BulkAssignResponse *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_assign_response__pack
+                     (const Callgate__V1__BulkAssignResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_assign_response__pack_to_buffer
+                     (const Callgate__V1__BulkAssignResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkAssignResponse *
+       callgate__v1__bulk_assign_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkAssignResponse *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_assign_response__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_assign_response__free_unpacked
+                     (Callgate__V1__BulkAssignResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_assign_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_release_request__init
+                     (Callgate__V1__BulkReleaseRequest         *message)
+{
+  static const Callgate__V1__BulkReleaseRequest init_value = CALLGATE__V1__BULK_RELEASE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_release_request__get_packed_size
+                     (const Callgate__V1__BulkReleaseRequest *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_release_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_release_request__pack
+                     (const Callgate__V1__BulkReleaseRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_release_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_release_request__pack_to_buffer
+                     (const Callgate__V1__BulkReleaseRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_release_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkReleaseRequest *
+       callgate__v1__bulk_release_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkReleaseRequest *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_release_request__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_release_request__free_unpacked
+                     (Callgate__V1__BulkReleaseRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_release_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_update_status_request__init
+                     (Callgate__V1__BulkUpdateStatusRequest         *message)
+{
+  static const Callgate__V1__BulkUpdateStatusRequest init_value = CALLGATE__V1__BULK_UPDATE_STATUS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_update_status_request__get_packed_size
+                     (const Callgate__V1__BulkUpdateStatusRequest *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_update_status_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_update_status_request__pack
+                     (const Callgate__V1__BulkUpdateStatusRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_update_status_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_update_status_request__pack_to_buffer
+                     (const Callgate__V1__BulkUpdateStatusRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_update_status_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkUpdateStatusRequest *
+       callgate__v1__bulk_update_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkUpdateStatusRequest *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_update_status_request__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_update_status_request__free_unpacked
+                     (Callgate__V1__BulkUpdateStatusRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_update_status_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_delete_request__init
+                     (Callgate__V1__BulkDeleteRequest         *message)
+{
+  static const Callgate__V1__BulkDeleteRequest init_value = CALLGATE__V1__BULK_DELETE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_delete_request__get_packed_size
+                     (const Callgate__V1__BulkDeleteRequest *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_delete_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_delete_request__pack
+                     (const Callgate__V1__BulkDeleteRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_delete_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_delete_request__pack_to_buffer
+                     (const Callgate__V1__BulkDeleteRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_delete_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkDeleteRequest *
+       callgate__v1__bulk_delete_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkDeleteRequest *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_delete_request__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_delete_request__free_unpacked
+                     (Callgate__V1__BulkDeleteRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_delete_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_row__init
+                     (Callgate__V1__BulkRow         *message)
+{
+  static const Callgate__V1__BulkRow init_value = CALLGATE__V1__BULK_ROW__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_row__get_packed_size
+                     (const Callgate__V1__BulkRow *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_row__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_row__pack
+                     (const Callgate__V1__BulkRow *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_row__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_row__pack_to_buffer
+                     (const Callgate__V1__BulkRow *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_row__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkRow *
+       callgate__v1__bulk_row__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkRow *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_row__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_row__free_unpacked
+                     (Callgate__V1__BulkRow *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_row__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__bulk_response__init
+                     (Callgate__V1__BulkResponse         *message)
+{
+  static const Callgate__V1__BulkResponse init_value = CALLGATE__V1__BULK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__bulk_response__get_packed_size
+                     (const Callgate__V1__BulkResponse *message)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__bulk_response__pack
+                     (const Callgate__V1__BulkResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__bulk_response__pack_to_buffer
+                     (const Callgate__V1__BulkResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__bulk_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__BulkResponse *
+       callgate__v1__bulk_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__BulkResponse *)
+     protobuf_c_message_unpack (&callgate__v1__bulk_response__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__bulk_response__free_unpacked
+                     (Callgate__V1__BulkResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__bulk_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__usage_report_request__init
+                     (Callgate__V1__UsageReportRequest         *message)
+{
+  static const Callgate__V1__UsageReportRequest init_value = CALLGATE__V1__USAGE_REPORT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__usage_report_request__get_packed_size
+                     (const Callgate__V1__UsageReportRequest *message)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_report_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__usage_report_request__pack
+                     (const Callgate__V1__UsageReportRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_report_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__usage_report_request__pack_to_buffer
+                     (const Callgate__V1__UsageReportRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_report_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__UsageReportRequest *
+       callgate__v1__usage_report_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__UsageReportRequest *)
+     protobuf_c_message_unpack (&callgate__v1__usage_report_request__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__usage_report_request__free_unpacked
+                     (Callgate__V1__UsageReportRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__usage_report_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__denial_count__init
+                     (Callgate__V1__DenialCount         *message)
+{
+  static const Callgate__V1__DenialCount init_value = CALLGATE__V1__DENIAL_COUNT__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__denial_count__get_packed_size
+                     (const Callgate__V1__DenialCount *message)
+{
+  assert(message->base.descriptor == &callgate__v1__denial_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__denial_count__pack
+                     (const Callgate__V1__DenialCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__denial_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__denial_count__pack_to_buffer
+                     (const Callgate__V1__DenialCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__denial_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__DenialCount *
+       callgate__v1__denial_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__DenialCount *)
+     protobuf_c_message_unpack (&callgate__v1__denial_count__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__denial_count__free_unpacked
+                     (Callgate__V1__DenialCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__denial_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__hour_count__init
+                     (Callgate__V1__HourCount         *message)
+{
+  static const Callgate__V1__HourCount init_value = CALLGATE__V1__HOUR_COUNT__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__hour_count__get_packed_size
+                     (const Callgate__V1__HourCount *message)
+{
+  assert(message->base.descriptor == &callgate__v1__hour_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__hour_count__pack
+                     (const Callgate__V1__HourCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__hour_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__hour_count__pack_to_buffer
+                     (const Callgate__V1__HourCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__hour_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__HourCount *
+       callgate__v1__hour_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__HourCount *)
+     protobuf_c_message_unpack (&callgate__v1__hour_count__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__hour_count__free_unpacked
+                     (Callgate__V1__HourCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__hour_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__usage_row__init
+                     (Callgate__V1__UsageRow         *message)
+{
+  static const Callgate__V1__UsageRow init_value = CALLGATE__V1__USAGE_ROW__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__usage_row__get_packed_size
+                     (const Callgate__V1__UsageRow *message)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_row__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__usage_row__pack
+                     (const Callgate__V1__UsageRow *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_row__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__usage_row__pack_to_buffer
+                     (const Callgate__V1__UsageRow *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_row__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__UsageRow *
+       callgate__v1__usage_row__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__UsageRow *)
+     protobuf_c_message_unpack (&callgate__v1__usage_row__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__usage_row__free_unpacked
+                     (Callgate__V1__UsageRow *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__usage_row__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   callgate__v1__usage_report_response__init
+                     (Callgate__V1__UsageReportResponse         *message)
+{
+  static const Callgate__V1__UsageReportResponse init_value = CALLGATE__V1__USAGE_REPORT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t callgate__v1__usage_report_response__get_packed_size
+                     (const Callgate__V1__UsageReportResponse *message)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_report_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t callgate__v1__usage_report_response__pack
+                     (const Callgate__V1__UsageReportResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_report_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t callgate__v1__usage_report_response__pack_to_buffer
+                     (const Callgate__V1__UsageReportResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &callgate__v1__usage_report_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Callgate__V1__UsageReportResponse *
+       callgate__v1__usage_report_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Callgate__V1__UsageReportResponse *)
+     protobuf_c_message_unpack (&callgate__v1__usage_report_response__descriptor,
+                                allocator, len, data);
+}
+void   callgate__v1__usage_report_response__free_unpacked
+                     (Callgate__V1__UsageReportResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &callgate__v1__usage_report_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   callgate__v1__key_info__init
@@ -2437,7 +3292,7 @@ void   callgate__v1__stats_response__free_unpacked
   assert(message->base.descriptor == &callgate__v1__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor callgate__v1__request__field_descriptors[25] =
+static const ProtobufCFieldDescriptor callgate__v1__request__field_descriptors[32] =
 {
   {
     "request_id",
@@ -2584,6 +3439,30 @@ static const ProtobufCFieldDescriptor callgate__v1__request__field_descriptors[2
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "bulk_update_status",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Request, method_case),
+    offsetof(Callgate__V1__Request, bulk_update_status),
+    &callgate__v1__bulk_update_status_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bulk_delete",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Request, method_case),
+    offsetof(Callgate__V1__Request, bulk_delete),
+    &callgate__v1__bulk_delete_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "upsert_agent",
     30,
     PROTOBUF_C_LABEL_NONE,
@@ -2656,6 +3535,30 @@ static const ProtobufCFieldDescriptor callgate__v1__request__field_descriptors[2
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "bulk_assign",
+    43,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Request, method_case),
+    offsetof(Callgate__V1__Request, bulk_assign),
+    &callgate__v1__bulk_assign_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bulk_release",
+    44,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Request, method_case),
+    offsetof(Callgate__V1__Request, bulk_release),
+    &callgate__v1__bulk_release_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "audit_log",
     50,
     PROTOBUF_C_LABEL_NONE,
@@ -2680,6 +3583,18 @@ static const ProtobufCFieldDescriptor callgate__v1__request__field_descriptors[2
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "usage_report",
+    52,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Request, method_case),
+    offsetof(Callgate__V1__Request, usage_report),
+    &callgate__v1__usage_report_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "sync_numbers",
     60,
     PROTOBUF_C_LABEL_NONE,
@@ -2687,6 +3602,30 @@ static const ProtobufCFieldDescriptor callgate__v1__request__field_descriptors[2
     offsetof(Callgate__V1__Request, method_case),
     offsetof(Callgate__V1__Request, sync_numbers),
     &callgate__v1__sync_numbers_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool_capacity",
+    61,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Request, method_case),
+    offsetof(Callgate__V1__Request, pool_capacity),
+    &callgate__v1__pool_capacity_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "set_pool_threshold",
+    62,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Request, method_case),
+    offsetof(Callgate__V1__Request, set_pool_threshold),
+    &callgate__v1__set_pool_threshold_request__descriptor,
     NULL,
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -2743,42 +3682,49 @@ static const ProtobufCFieldDescriptor callgate__v1__request__field_descriptors[2
 static const unsigned callgate__v1__request__field_indices_by_name[] = {
   6,   /* field[6] = add_number */
   4,   /* field[4] = assign */
-  18,   /* field[18] = audit_log */
+  22,   /* field[22] = audit_log */
   2,   /* field[2] = authorize_call */
-  21,   /* field[21] = create_key */
-  14,   /* field[14] = deactivate_agent */
+  20,   /* field[20] = bulk_assign */
+  13,   /* field[13] = bulk_delete */
+  21,   /* field[21] = bulk_release */
+  12,   /* field[12] = bulk_update_status */
+  28,   /* field[28] = create_key */
+  16,   /* field[16] = deactivate_agent */
   11,   /* field[11] = delete_numbers */
   9,   /* field[9] = get_number */
   1,   /* field[1] = hello */
   7,   /* field[7] = import_numbers */
-  13,   /* field[13] = list_agents */
-  15,   /* field[15] = list_assignments */
-  22,   /* field[22] = list_keys */
+  15,   /* field[15] = list_agents */
+  17,   /* field[17] = list_assignments */
+  29,   /* field[29] = list_keys */
   8,   /* field[8] = list_numbers */
-  19,   /* field[19] = number_timeline */
+  23,   /* field[23] = number_timeline */
   3,   /* field[3] = pick_number */
+  26,   /* field[26] = pool_capacity */
   5,   /* field[5] = release */
   0,   /* field[0] = request_id */
-  17,   /* field[17] = reset_counters */
-  23,   /* field[23] = revoke_key */
-  24,   /* field[24] = stats */
-  20,   /* field[20] = sync_numbers */
-  16,   /* field[16] = update_assignment */
+  19,   /* field[19] = reset_counters */
+  30,   /* field[30] = revoke_key */
+  27,   /* field[27] = set_pool_threshold */
+  31,   /* field[31] = stats */
+  25,   /* field[25] = sync_numbers */
+  18,   /* field[18] = update_assignment */
   10,   /* field[10] = update_number */
-  12,   /* field[12] = upsert_agent */
+  14,   /* field[14] = upsert_agent */
+  24,   /* field[24] = usage_report */
 };
 static const ProtobufCIntRange callgate__v1__request__number_ranges[9 + 1] =
 {
   { 1, 0 },
   { 10, 1 },
   { 20, 6 },
-  { 30, 12 },
-  { 40, 15 },
-  { 50, 18 },
-  { 60, 20 },
-  { 70, 21 },
-  { 80, 24 },
-  { 0, 25 }
+  { 30, 14 },
+  { 40, 17 },
+  { 50, 22 },
+  { 60, 25 },
+  { 70, 28 },
+  { 80, 31 },
+  { 0, 32 }
 };
 const ProtobufCMessageDescriptor callgate__v1__request__descriptor =
 {
@@ -2788,14 +3734,14 @@ const ProtobufCMessageDescriptor callgate__v1__request__descriptor =
   "Callgate__V1__Request",
   "callgate.v1",
   sizeof(Callgate__V1__Request),
-  25,
+  32,
   callgate__v1__request__field_descriptors,
   callgate__v1__request__field_indices_by_name,
   9,  callgate__v1__request__number_ranges,
   (ProtobufCMessageInit) callgate__v1__request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor callgate__v1__response__field_descriptors[26] =
+static const ProtobufCFieldDescriptor callgate__v1__response__field_descriptors[33] =
 {
   {
     "request_id",
@@ -2954,6 +3900,30 @@ static const ProtobufCFieldDescriptor callgate__v1__response__field_descriptors[
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "bulk_update_status",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Response, result_case),
+    offsetof(Callgate__V1__Response, bulk_update_status),
+    &callgate__v1__bulk_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bulk_delete",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Response, result_case),
+    offsetof(Callgate__V1__Response, bulk_delete),
+    &callgate__v1__bulk_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "upsert_agent",
     30,
     PROTOBUF_C_LABEL_NONE,
@@ -3026,6 +3996,30 @@ static const ProtobufCFieldDescriptor callgate__v1__response__field_descriptors[
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "bulk_assign",
+    43,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Response, result_case),
+    offsetof(Callgate__V1__Response, bulk_assign),
+    &callgate__v1__bulk_assign_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bulk_release",
+    44,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Response, result_case),
+    offsetof(Callgate__V1__Response, bulk_release),
+    &callgate__v1__bulk_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "audit_log",
     50,
     PROTOBUF_C_LABEL_NONE,
@@ -3050,6 +4044,18 @@ static const ProtobufCFieldDescriptor callgate__v1__response__field_descriptors[
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "usage_report",
+    52,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Response, result_case),
+    offsetof(Callgate__V1__Response, usage_report),
+    &callgate__v1__usage_report_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "sync_numbers",
     60,
     PROTOBUF_C_LABEL_NONE,
@@ -3057,6 +4063,30 @@ static const ProtobufCFieldDescriptor callgate__v1__response__field_descriptors[
     offsetof(Callgate__V1__Response, result_case),
     offsetof(Callgate__V1__Response, sync_numbers),
     &callgate__v1__sync_numbers_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pool_capacity",
+    61,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Response, result_case),
+    offsetof(Callgate__V1__Response, pool_capacity),
+    &callgate__v1__pool_capacity_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "set_pool_threshold",
+    62,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__Response, result_case),
+    offsetof(Callgate__V1__Response, set_pool_threshold),
+    &callgate__v1__pool_info__descriptor,
     NULL,
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -3113,43 +4143,50 @@ static const ProtobufCFieldDescriptor callgate__v1__response__field_descriptors[
 static const unsigned callgate__v1__response__field_indices_by_name[] = {
   7,   /* field[7] = add_number */
   5,   /* field[5] = assign */
-  19,   /* field[19] = audit_log */
+  23,   /* field[23] = audit_log */
   3,   /* field[3] = authorize_call */
-  22,   /* field[22] = create_key */
-  15,   /* field[15] = deactivate_agent */
+  21,   /* field[21] = bulk_assign */
+  14,   /* field[14] = bulk_delete */
+  22,   /* field[22] = bulk_release */
+  13,   /* field[13] = bulk_update_status */
+  29,   /* field[29] = create_key */
+  17,   /* field[17] = deactivate_agent */
   12,   /* field[12] = delete_numbers */
   1,   /* field[1] = error */
   10,   /* field[10] = get_number */
   2,   /* field[2] = hello */
   8,   /* field[8] = import_numbers */
-  14,   /* field[14] = list_agents */
-  16,   /* field[16] = list_assignments */
-  23,   /* field[23] = list_keys */
+  16,   /* field[16] = list_agents */
+  18,   /* field[18] = list_assignments */
+  30,   /* field[30] = list_keys */
   9,   /* field[9] = list_numbers */
-  20,   /* field[20] = number_timeline */
+  24,   /* field[24] = number_timeline */
   4,   /* field[4] = pick_number */
+  27,   /* field[27] = pool_capacity */
   6,   /* field[6] = release */
   0,   /* field[0] = request_id */
-  18,   /* field[18] = reset_counters */
-  24,   /* field[24] = revoke_key */
-  25,   /* field[25] = stats */
-  21,   /* field[21] = sync_numbers */
-  17,   /* field[17] = update_assignment */
+  20,   /* field[20] = reset_counters */
+  31,   /* field[31] = revoke_key */
+  28,   /* field[28] = set_pool_threshold */
+  32,   /* field[32] = stats */
+  26,   /* field[26] = sync_numbers */
+  19,   /* field[19] = update_assignment */
   11,   /* field[11] = update_number */
-  13,   /* field[13] = upsert_agent */
+  15,   /* field[15] = upsert_agent */
+  25,   /* field[25] = usage_report */
 };
 static const ProtobufCIntRange callgate__v1__response__number_ranges[9 + 1] =
 {
   { 1, 0 },
   { 10, 2 },
   { 20, 7 },
-  { 30, 13 },
-  { 40, 16 },
-  { 50, 19 },
-  { 60, 21 },
-  { 70, 22 },
-  { 80, 25 },
-  { 0, 26 }
+  { 30, 15 },
+  { 40, 18 },
+  { 50, 23 },
+  { 60, 26 },
+  { 70, 29 },
+  { 80, 32 },
+  { 0, 33 }
 };
 const ProtobufCMessageDescriptor callgate__v1__response__descriptor =
 {
@@ -3159,7 +4196,7 @@ const ProtobufCMessageDescriptor callgate__v1__response__descriptor =
   "Callgate__V1__Response",
   "callgate.v1",
   sizeof(Callgate__V1__Response),
-  26,
+  33,
   callgate__v1__response__field_descriptors,
   callgate__v1__response__field_indices_by_name,
   9,  callgate__v1__response__number_ranges,
@@ -6465,7 +7502,7 @@ const ProtobufCMessageDescriptor callgate__v1__number_timeline_response__descrip
   (ProtobufCMessageInit) callgate__v1__number_timeline_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor callgate__v1__sync_numbers_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor callgate__v1__sync_numbers_request__field_descriptors[8] =
 {
   {
     "csv",
@@ -6491,15 +7528,93 @@ static const ProtobufCFieldDescriptor callgate__v1__sync_numbers_request__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "default_provider",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersRequest, default_provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "local_only",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersRequest, local_only),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "terms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersRequest, terms),
+    &callgate__v1__assignment_terms__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersRequest, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skip_bad_rows",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersRequest, skip_bad_rows),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "omit_unchanged",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersRequest, omit_unchanged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned callgate__v1__sync_numbers_request__field_indices_by_name[] = {
   1,   /* field[1] = apply */
   0,   /* field[0] = csv */
+  2,   /* field[2] = default_provider */
+  3,   /* field[3] = local_only */
+  7,   /* field[7] = omit_unchanged */
+  6,   /* field[6] = skip_bad_rows */
+  4,   /* field[4] = terms */
+  5,   /* field[5] = token */
 };
 static const ProtobufCIntRange callgate__v1__sync_numbers_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor callgate__v1__sync_numbers_request__descriptor =
 {
@@ -6509,16 +7624,346 @@ const ProtobufCMessageDescriptor callgate__v1__sync_numbers_request__descriptor 
   "Callgate__V1__SyncNumbersRequest",
   "callgate.v1",
   sizeof(Callgate__V1__SyncNumbersRequest),
-  2,
+  8,
   callgate__v1__sync_numbers_request__field_descriptors,
   callgate__v1__sync_numbers_request__field_indices_by_name,
   1,  callgate__v1__sync_numbers_request__number_ranges,
   (ProtobufCMessageInit) callgate__v1__sync_numbers_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define callgate__v1__sync_numbers_response__field_descriptors NULL
-#define callgate__v1__sync_numbers_response__field_indices_by_name NULL
-#define callgate__v1__sync_numbers_response__number_ranges NULL
+static const ProtobufCFieldDescriptor callgate__v1__sync_field_change__field_descriptors[3] =
+{
+  {
+    "field",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncFieldChange, field),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "before",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncFieldChange, before),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncFieldChange, after),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__sync_field_change__field_indices_by_name[] = {
+  2,   /* field[2] = after */
+  1,   /* field[1] = before */
+  0,   /* field[0] = field */
+};
+static const ProtobufCIntRange callgate__v1__sync_field_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor callgate__v1__sync_field_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.SyncFieldChange",
+  "SyncFieldChange",
+  "Callgate__V1__SyncFieldChange",
+  "callgate.v1",
+  sizeof(Callgate__V1__SyncFieldChange),
+  3,
+  callgate__v1__sync_field_change__field_descriptors,
+  callgate__v1__sync_field_change__field_indices_by_name,
+  1,  callgate__v1__sync_field_change__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__sync_field_change__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__sync_entry__field_descriptors[5] =
+{
+  {
+    "line",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncEntry, line),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "number",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncEntry, number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "action",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncEntry, action),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changes",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__SyncEntry, n_changes),
+    offsetof(Callgate__V1__SyncEntry, changes),
+    &callgate__v1__sync_field_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncEntry, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__sync_entry__field_indices_by_name[] = {
+  2,   /* field[2] = action */
+  3,   /* field[3] = changes */
+  0,   /* field[0] = line */
+  1,   /* field[1] = number */
+  4,   /* field[4] = reason */
+};
+static const ProtobufCIntRange callgate__v1__sync_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor callgate__v1__sync_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.SyncEntry",
+  "SyncEntry",
+  "Callgate__V1__SyncEntry",
+  "callgate.v1",
+  sizeof(Callgate__V1__SyncEntry),
+  5,
+  callgate__v1__sync_entry__field_descriptors,
+  callgate__v1__sync_entry__field_indices_by_name,
+  1,  callgate__v1__sync_entry__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__sync_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__sync_numbers_response__field_descriptors[13] =
+{
+  {
+    "entries",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__SyncNumbersResponse, n_entries),
+    offsetof(Callgate__V1__SyncNumbersResponse, entries),
+    &callgate__v1__sync_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_add",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, to_add),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_update",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, to_update),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unchanged",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, unchanged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "local_only",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, local_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rejected",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, rejected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_assign",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, to_assign),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_release",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, to_release),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_deactivate",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, to_deactivate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_delete",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, to_delete),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "applied",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, applied),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "format",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SyncNumbersResponse, format),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__sync_numbers_response__field_indices_by_name[] = {
+  11,   /* field[11] = applied */
+  0,   /* field[0] = entries */
+  12,   /* field[12] = format */
+  4,   /* field[4] = local_only */
+  5,   /* field[5] = rejected */
+  1,   /* field[1] = to_add */
+  6,   /* field[6] = to_assign */
+  8,   /* field[8] = to_deactivate */
+  9,   /* field[9] = to_delete */
+  7,   /* field[7] = to_release */
+  2,   /* field[2] = to_update */
+  10,   /* field[10] = token */
+  3,   /* field[3] = unchanged */
+};
+static const ProtobufCIntRange callgate__v1__sync_numbers_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 13 }
+};
 const ProtobufCMessageDescriptor callgate__v1__sync_numbers_response__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -6527,11 +7972,1372 @@ const ProtobufCMessageDescriptor callgate__v1__sync_numbers_response__descriptor
   "Callgate__V1__SyncNumbersResponse",
   "callgate.v1",
   sizeof(Callgate__V1__SyncNumbersResponse),
-  0,
+  13,
   callgate__v1__sync_numbers_response__field_descriptors,
   callgate__v1__sync_numbers_response__field_indices_by_name,
-  0,  callgate__v1__sync_numbers_response__number_ranges,
+  1,  callgate__v1__sync_numbers_response__number_ranges,
   (ProtobufCMessageInit) callgate__v1__sync_numbers_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__pool_capacity_request__field_descriptors[3] =
+{
+  {
+    "tag",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolCapacityRequest, tag),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolCapacityRequest, cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolCapacityRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__pool_capacity_request__field_indices_by_name[] = {
+  1,   /* field[1] = cursor */
+  2,   /* field[2] = page_size */
+  0,   /* field[0] = tag */
+};
+static const ProtobufCIntRange callgate__v1__pool_capacity_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor callgate__v1__pool_capacity_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.PoolCapacityRequest",
+  "PoolCapacityRequest",
+  "Callgate__V1__PoolCapacityRequest",
+  "callgate.v1",
+  sizeof(Callgate__V1__PoolCapacityRequest),
+  3,
+  callgate__v1__pool_capacity_request__field_descriptors,
+  callgate__v1__pool_capacity_request__field_indices_by_name,
+  1,  callgate__v1__pool_capacity_request__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__pool_capacity_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__pool_info__field_descriptors[8] =
+{
+  {
+    "tag",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, tag),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "available",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, available),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reserved",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, reserved),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "assigned",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, assigned),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inactive",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, inactive),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "threshold",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "below_threshold",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolInfo, below_threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__pool_info__field_indices_by_name[] = {
+  3,   /* field[3] = assigned */
+  1,   /* field[1] = available */
+  7,   /* field[7] = below_threshold */
+  4,   /* field[4] = inactive */
+  2,   /* field[2] = reserved */
+  0,   /* field[0] = tag */
+  6,   /* field[6] = threshold */
+  5,   /* field[5] = total */
+};
+static const ProtobufCIntRange callgate__v1__pool_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor callgate__v1__pool_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.PoolInfo",
+  "PoolInfo",
+  "Callgate__V1__PoolInfo",
+  "callgate.v1",
+  sizeof(Callgate__V1__PoolInfo),
+  8,
+  callgate__v1__pool_info__field_descriptors,
+  callgate__v1__pool_info__field_indices_by_name,
+  1,  callgate__v1__pool_info__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__pool_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__pool_capacity_response__field_descriptors[2] =
+{
+  {
+    "pools",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__PoolCapacityResponse, n_pools),
+    offsetof(Callgate__V1__PoolCapacityResponse, pools),
+    &callgate__v1__pool_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__PoolCapacityResponse, next_cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__pool_capacity_response__field_indices_by_name[] = {
+  1,   /* field[1] = next_cursor */
+  0,   /* field[0] = pools */
+};
+static const ProtobufCIntRange callgate__v1__pool_capacity_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor callgate__v1__pool_capacity_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.PoolCapacityResponse",
+  "PoolCapacityResponse",
+  "Callgate__V1__PoolCapacityResponse",
+  "callgate.v1",
+  sizeof(Callgate__V1__PoolCapacityResponse),
+  2,
+  callgate__v1__pool_capacity_response__field_descriptors,
+  callgate__v1__pool_capacity_response__field_indices_by_name,
+  1,  callgate__v1__pool_capacity_response__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__pool_capacity_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__set_pool_threshold_request__field_descriptors[2] =
+{
+  {
+    "tag",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SetPoolThresholdRequest, tag),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "threshold",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__SetPoolThresholdRequest, threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__set_pool_threshold_request__field_indices_by_name[] = {
+  0,   /* field[0] = tag */
+  1,   /* field[1] = threshold */
+};
+static const ProtobufCIntRange callgate__v1__set_pool_threshold_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor callgate__v1__set_pool_threshold_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.SetPoolThresholdRequest",
+  "SetPoolThresholdRequest",
+  "Callgate__V1__SetPoolThresholdRequest",
+  "callgate.v1",
+  sizeof(Callgate__V1__SetPoolThresholdRequest),
+  2,
+  callgate__v1__set_pool_threshold_request__field_descriptors,
+  callgate__v1__set_pool_threshold_request__field_indices_by_name,
+  1,  callgate__v1__set_pool_threshold_request__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__set_pool_threshold_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_assign_request__field_descriptors[5] =
+{
+  {
+    "agent_ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Callgate__V1__BulkAssignRequest, n_agent_ids),
+    offsetof(Callgate__V1__BulkAssignRequest, agent_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "criteria",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignRequest, criteria),
+    &callgate__v1__number_criteria__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "per_agent",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignRequest, per_agent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "terms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignRequest, terms),
+    &callgate__v1__assignment_terms__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_or_nothing",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignRequest, all_or_nothing),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_assign_request__field_indices_by_name[] = {
+  0,   /* field[0] = agent_ids */
+  4,   /* field[4] = all_or_nothing */
+  1,   /* field[1] = criteria */
+  2,   /* field[2] = per_agent */
+  3,   /* field[3] = terms */
+};
+static const ProtobufCIntRange callgate__v1__bulk_assign_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_assign_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkAssignRequest",
+  "BulkAssignRequest",
+  "Callgate__V1__BulkAssignRequest",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkAssignRequest),
+  5,
+  callgate__v1__bulk_assign_request__field_descriptors,
+  callgate__v1__bulk_assign_request__field_indices_by_name,
+  1,  callgate__v1__bulk_assign_request__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_assign_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_assign_row__field_descriptors[4] =
+{
+  {
+    "agent_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignRow, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "numbers",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Callgate__V1__BulkAssignRow, n_numbers),
+    offsetof(Callgate__V1__BulkAssignRow, numbers),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignRow, outcome),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignRow, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_assign_row__field_indices_by_name[] = {
+  0,   /* field[0] = agent_id */
+  1,   /* field[1] = numbers */
+  2,   /* field[2] = outcome */
+  3,   /* field[3] = reason */
+};
+static const ProtobufCIntRange callgate__v1__bulk_assign_row__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_assign_row__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkAssignRow",
+  "BulkAssignRow",
+  "Callgate__V1__BulkAssignRow",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkAssignRow),
+  4,
+  callgate__v1__bulk_assign_row__field_descriptors,
+  callgate__v1__bulk_assign_row__field_indices_by_name,
+  1,  callgate__v1__bulk_assign_row__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_assign_row__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_assign_response__field_descriptors[3] =
+{
+  {
+    "rows",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__BulkAssignResponse, n_rows),
+    offsetof(Callgate__V1__BulkAssignResponse, rows),
+    &callgate__v1__bulk_assign_row__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "assigned",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignResponse, assigned),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rejected",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkAssignResponse, rejected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_assign_response__field_indices_by_name[] = {
+  1,   /* field[1] = assigned */
+  2,   /* field[2] = rejected */
+  0,   /* field[0] = rows */
+};
+static const ProtobufCIntRange callgate__v1__bulk_assign_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_assign_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkAssignResponse",
+  "BulkAssignResponse",
+  "Callgate__V1__BulkAssignResponse",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkAssignResponse),
+  3,
+  callgate__v1__bulk_assign_response__field_descriptors,
+  callgate__v1__bulk_assign_response__field_indices_by_name,
+  1,  callgate__v1__bulk_assign_response__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_assign_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_release_request__field_descriptors[2] =
+{
+  {
+    "numbers",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Callgate__V1__BulkReleaseRequest, n_numbers),
+    offsetof(Callgate__V1__BulkReleaseRequest, numbers),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "agent_ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Callgate__V1__BulkReleaseRequest, n_agent_ids),
+    offsetof(Callgate__V1__BulkReleaseRequest, agent_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_release_request__field_indices_by_name[] = {
+  1,   /* field[1] = agent_ids */
+  0,   /* field[0] = numbers */
+};
+static const ProtobufCIntRange callgate__v1__bulk_release_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_release_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkReleaseRequest",
+  "BulkReleaseRequest",
+  "Callgate__V1__BulkReleaseRequest",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkReleaseRequest),
+  2,
+  callgate__v1__bulk_release_request__field_descriptors,
+  callgate__v1__bulk_release_request__field_indices_by_name,
+  1,  callgate__v1__bulk_release_request__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_release_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_update_status_request__field_descriptors[5] =
+{
+  {
+    "numbers",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Callgate__V1__BulkUpdateStatusRequest, n_numbers),
+    offsetof(Callgate__V1__BulkUpdateStatusRequest, numbers),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "criteria",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkUpdateStatusRequest, criteria),
+    &callgate__v1__number_criteria__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkUpdateStatusRequest, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "agent_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkUpdateStatusRequest, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkUpdateStatusRequest, status),
+    &callgate__v1__number_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_update_status_request__field_indices_by_name[] = {
+  3,   /* field[3] = agent_id */
+  1,   /* field[1] = criteria */
+  0,   /* field[0] = numbers */
+  2,   /* field[2] = state */
+  4,   /* field[4] = status */
+};
+static const ProtobufCIntRange callgate__v1__bulk_update_status_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_update_status_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkUpdateStatusRequest",
+  "BulkUpdateStatusRequest",
+  "Callgate__V1__BulkUpdateStatusRequest",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkUpdateStatusRequest),
+  5,
+  callgate__v1__bulk_update_status_request__field_descriptors,
+  callgate__v1__bulk_update_status_request__field_indices_by_name,
+  1,  callgate__v1__bulk_update_status_request__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_update_status_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_delete_request__field_descriptors[6] =
+{
+  {
+    "numbers",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Callgate__V1__BulkDeleteRequest, n_numbers),
+    offsetof(Callgate__V1__BulkDeleteRequest, numbers),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "criteria",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkDeleteRequest, criteria),
+    &callgate__v1__number_criteria__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkDeleteRequest, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_unassigned",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkDeleteRequest, all_unassigned),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "confirm_delete_all_unassigned",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkDeleteRequest, confirm_delete_all_unassigned),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skip_held",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkDeleteRequest, skip_held),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_delete_request__field_indices_by_name[] = {
+  3,   /* field[3] = all_unassigned */
+  4,   /* field[4] = confirm_delete_all_unassigned */
+  1,   /* field[1] = criteria */
+  0,   /* field[0] = numbers */
+  5,   /* field[5] = skip_held */
+  2,   /* field[2] = state */
+};
+static const ProtobufCIntRange callgate__v1__bulk_delete_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_delete_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkDeleteRequest",
+  "BulkDeleteRequest",
+  "Callgate__V1__BulkDeleteRequest",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkDeleteRequest),
+  6,
+  callgate__v1__bulk_delete_request__field_descriptors,
+  callgate__v1__bulk_delete_request__field_indices_by_name,
+  1,  callgate__v1__bulk_delete_request__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_delete_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_row__field_descriptors[4] =
+{
+  {
+    "number",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkRow, number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "agent_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkRow, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkRow, outcome),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkRow, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_row__field_indices_by_name[] = {
+  1,   /* field[1] = agent_id */
+  0,   /* field[0] = number */
+  2,   /* field[2] = outcome */
+  3,   /* field[3] = reason */
+};
+static const ProtobufCIntRange callgate__v1__bulk_row__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_row__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkRow",
+  "BulkRow",
+  "Callgate__V1__BulkRow",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkRow),
+  4,
+  callgate__v1__bulk_row__field_descriptors,
+  callgate__v1__bulk_row__field_indices_by_name,
+  1,  callgate__v1__bulk_row__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_row__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__bulk_response__field_descriptors[4] =
+{
+  {
+    "rows",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__BulkResponse, n_rows),
+    offsetof(Callgate__V1__BulkResponse, rows),
+    &callgate__v1__bulk_row__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changed",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkResponse, changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unchanged",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkResponse, unchanged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skipped",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__BulkResponse, skipped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__bulk_response__field_indices_by_name[] = {
+  1,   /* field[1] = changed */
+  0,   /* field[0] = rows */
+  3,   /* field[3] = skipped */
+  2,   /* field[2] = unchanged */
+};
+static const ProtobufCIntRange callgate__v1__bulk_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor callgate__v1__bulk_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.BulkResponse",
+  "BulkResponse",
+  "Callgate__V1__BulkResponse",
+  "callgate.v1",
+  sizeof(Callgate__V1__BulkResponse),
+  4,
+  callgate__v1__bulk_response__field_descriptors,
+  callgate__v1__bulk_response__field_indices_by_name,
+  1,  callgate__v1__bulk_response__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__bulk_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__usage_report_request__field_descriptors[8] =
+{
+  {
+    "from_day",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, from_day),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_day",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, to_day),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "group_by",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, group_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "agent_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, agent_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "number",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "per_day",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, per_day),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cursor",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__usage_report_request__field_indices_by_name[] = {
+  3,   /* field[3] = agent_id */
+  6,   /* field[6] = cursor */
+  0,   /* field[0] = from_day */
+  2,   /* field[2] = group_by */
+  4,   /* field[4] = number */
+  7,   /* field[7] = page_size */
+  5,   /* field[5] = per_day */
+  1,   /* field[1] = to_day */
+};
+static const ProtobufCIntRange callgate__v1__usage_report_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor callgate__v1__usage_report_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.UsageReportRequest",
+  "UsageReportRequest",
+  "Callgate__V1__UsageReportRequest",
+  "callgate.v1",
+  sizeof(Callgate__V1__UsageReportRequest),
+  8,
+  callgate__v1__usage_report_request__field_descriptors,
+  callgate__v1__usage_report_request__field_indices_by_name,
+  1,  callgate__v1__usage_report_request__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__usage_report_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__denial_count__field_descriptors[2] =
+{
+  {
+    "reason",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__DenialCount, reason),
+    &callgate__v1__deny_reason__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__DenialCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__denial_count__field_indices_by_name[] = {
+  1,   /* field[1] = count */
+  0,   /* field[0] = reason */
+};
+static const ProtobufCIntRange callgate__v1__denial_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor callgate__v1__denial_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.DenialCount",
+  "DenialCount",
+  "Callgate__V1__DenialCount",
+  "callgate.v1",
+  sizeof(Callgate__V1__DenialCount),
+  2,
+  callgate__v1__denial_count__field_descriptors,
+  callgate__v1__denial_count__field_indices_by_name,
+  1,  callgate__v1__denial_count__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__denial_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__hour_count__field_descriptors[2] =
+{
+  {
+    "hour",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__HourCount, hour),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__HourCount, calls),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__hour_count__field_indices_by_name[] = {
+  1,   /* field[1] = calls */
+  0,   /* field[0] = hour */
+};
+static const ProtobufCIntRange callgate__v1__hour_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor callgate__v1__hour_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.HourCount",
+  "HourCount",
+  "Callgate__V1__HourCount",
+  "callgate.v1",
+  sizeof(Callgate__V1__HourCount),
+  2,
+  callgate__v1__hour_count__field_descriptors,
+  callgate__v1__hour_count__field_indices_by_name,
+  1,  callgate__v1__hour_count__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__hour_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__usage_row__field_descriptors[8] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageRow, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "day",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageRow, day),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls_allowed",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageRow, calls_allowed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls_denied",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageRow, calls_denied),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "denials",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__UsageRow, n_denials),
+    offsetof(Callgate__V1__UsageRow, denials),
+    &callgate__v1__denial_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "peak_hour",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageRow, peak_hour),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "peak_hour_calls",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageRow, peak_hour_calls),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls_by_hour",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__UsageRow, n_calls_by_hour),
+    offsetof(Callgate__V1__UsageRow, calls_by_hour),
+    &callgate__v1__hour_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__usage_row__field_indices_by_name[] = {
+  2,   /* field[2] = calls_allowed */
+  7,   /* field[7] = calls_by_hour */
+  3,   /* field[3] = calls_denied */
+  1,   /* field[1] = day */
+  4,   /* field[4] = denials */
+  0,   /* field[0] = key */
+  5,   /* field[5] = peak_hour */
+  6,   /* field[6] = peak_hour_calls */
+};
+static const ProtobufCIntRange callgate__v1__usage_row__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor callgate__v1__usage_row__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.UsageRow",
+  "UsageRow",
+  "Callgate__V1__UsageRow",
+  "callgate.v1",
+  sizeof(Callgate__V1__UsageRow),
+  8,
+  callgate__v1__usage_row__field_descriptors,
+  callgate__v1__usage_row__field_indices_by_name,
+  1,  callgate__v1__usage_row__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__usage_row__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor callgate__v1__usage_report_response__field_descriptors[4] =
+{
+  {
+    "rows",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__UsageReportResponse, n_rows),
+    offsetof(Callgate__V1__UsageReportResponse, rows),
+    &callgate__v1__usage_row__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportResponse, next_cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "time_zone",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportResponse, time_zone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unknown_agents",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Callgate__V1__UsageReportResponse, unknown_agents),
+    &callgate__v1__usage_row__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned callgate__v1__usage_report_response__field_indices_by_name[] = {
+  1,   /* field[1] = next_cursor */
+  0,   /* field[0] = rows */
+  2,   /* field[2] = time_zone */
+  3,   /* field[3] = unknown_agents */
+};
+static const ProtobufCIntRange callgate__v1__usage_report_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor callgate__v1__usage_report_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "callgate.v1.UsageReportResponse",
+  "UsageReportResponse",
+  "Callgate__V1__UsageReportResponse",
+  "callgate.v1",
+  sizeof(Callgate__V1__UsageReportResponse),
+  4,
+  callgate__v1__usage_report_response__field_descriptors,
+  callgate__v1__usage_report_response__field_indices_by_name,
+  1,  callgate__v1__usage_report_response__number_ranges,
+  (ProtobufCMessageInit) callgate__v1__usage_report_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor callgate__v1__key_info__field_descriptors[7] =
@@ -6897,7 +9703,7 @@ const ProtobufCMessageDescriptor callgate__v1__stats_request__descriptor =
   (ProtobufCMessageInit) callgate__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor callgate__v1__stats_response__field_descriptors[11] =
+static const ProtobufCFieldDescriptor callgate__v1__stats_response__field_descriptors[12] =
 {
   {
     "numbers",
@@ -7031,6 +9837,18 @@ static const ProtobufCFieldDescriptor callgate__v1__stats_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "pools_below_threshold",
+    12,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Callgate__V1__StatsResponse, n_pools_below_threshold),
+    offsetof(Callgate__V1__StatsResponse, pools_below_threshold),
+    &callgate__v1__pool_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned callgate__v1__stats_response__field_indices_by_name[] = {
   4,   /* field[4] = agents */
@@ -7041,6 +9859,7 @@ static const unsigned callgate__v1__stats_response__field_indices_by_name[] = {
   5,   /* field[5] = decisions */
   8,   /* field[8] = durability */
   0,   /* field[0] = numbers */
+  11,   /* field[11] = pools_below_threshold */
   2,   /* field[2] = reserved */
   9,   /* field[9] = writer_batches */
   10,   /* field[10] = writer_changes */
@@ -7048,7 +9867,7 @@ static const unsigned callgate__v1__stats_response__field_indices_by_name[] = {
 static const ProtobufCIntRange callgate__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor callgate__v1__stats_response__descriptor =
 {
@@ -7058,7 +9877,7 @@ const ProtobufCMessageDescriptor callgate__v1__stats_response__descriptor =
   "Callgate__V1__StatsResponse",
   "callgate.v1",
   sizeof(Callgate__V1__StatsResponse),
-  11,
+  12,
   callgate__v1__stats_response__field_descriptors,
   callgate__v1__stats_response__field_indices_by_name,
   1,  callgate__v1__stats_response__number_ranges,

@@ -60,7 +60,26 @@ typedef struct Callgate__V1__NumberTimelineRequest Callgate__V1__NumberTimelineR
 typedef struct Callgate__V1__HoldingPeriod Callgate__V1__HoldingPeriod;
 typedef struct Callgate__V1__NumberTimelineResponse Callgate__V1__NumberTimelineResponse;
 typedef struct Callgate__V1__SyncNumbersRequest Callgate__V1__SyncNumbersRequest;
+typedef struct Callgate__V1__SyncFieldChange Callgate__V1__SyncFieldChange;
+typedef struct Callgate__V1__SyncEntry Callgate__V1__SyncEntry;
 typedef struct Callgate__V1__SyncNumbersResponse Callgate__V1__SyncNumbersResponse;
+typedef struct Callgate__V1__PoolCapacityRequest Callgate__V1__PoolCapacityRequest;
+typedef struct Callgate__V1__PoolInfo Callgate__V1__PoolInfo;
+typedef struct Callgate__V1__PoolCapacityResponse Callgate__V1__PoolCapacityResponse;
+typedef struct Callgate__V1__SetPoolThresholdRequest Callgate__V1__SetPoolThresholdRequest;
+typedef struct Callgate__V1__BulkAssignRequest Callgate__V1__BulkAssignRequest;
+typedef struct Callgate__V1__BulkAssignRow Callgate__V1__BulkAssignRow;
+typedef struct Callgate__V1__BulkAssignResponse Callgate__V1__BulkAssignResponse;
+typedef struct Callgate__V1__BulkReleaseRequest Callgate__V1__BulkReleaseRequest;
+typedef struct Callgate__V1__BulkUpdateStatusRequest Callgate__V1__BulkUpdateStatusRequest;
+typedef struct Callgate__V1__BulkDeleteRequest Callgate__V1__BulkDeleteRequest;
+typedef struct Callgate__V1__BulkRow Callgate__V1__BulkRow;
+typedef struct Callgate__V1__BulkResponse Callgate__V1__BulkResponse;
+typedef struct Callgate__V1__UsageReportRequest Callgate__V1__UsageReportRequest;
+typedef struct Callgate__V1__DenialCount Callgate__V1__DenialCount;
+typedef struct Callgate__V1__HourCount Callgate__V1__HourCount;
+typedef struct Callgate__V1__UsageRow Callgate__V1__UsageRow;
+typedef struct Callgate__V1__UsageReportResponse Callgate__V1__UsageReportResponse;
 typedef struct Callgate__V1__KeyInfo Callgate__V1__KeyInfo;
 typedef struct Callgate__V1__CreateKeyRequest Callgate__V1__CreateKeyRequest;
 typedef struct Callgate__V1__CreateKeyResponse Callgate__V1__CreateKeyResponse;
@@ -147,15 +166,22 @@ typedef enum {
   CALLGATE__V1__REQUEST__METHOD_GET_NUMBER = 23,
   CALLGATE__V1__REQUEST__METHOD_UPDATE_NUMBER = 24,
   CALLGATE__V1__REQUEST__METHOD_DELETE_NUMBERS = 25,
+  CALLGATE__V1__REQUEST__METHOD_BULK_UPDATE_STATUS = 26,
+  CALLGATE__V1__REQUEST__METHOD_BULK_DELETE = 27,
   CALLGATE__V1__REQUEST__METHOD_UPSERT_AGENT = 30,
   CALLGATE__V1__REQUEST__METHOD_LIST_AGENTS = 31,
   CALLGATE__V1__REQUEST__METHOD_DEACTIVATE_AGENT = 32,
   CALLGATE__V1__REQUEST__METHOD_LIST_ASSIGNMENTS = 40,
   CALLGATE__V1__REQUEST__METHOD_UPDATE_ASSIGNMENT = 41,
   CALLGATE__V1__REQUEST__METHOD_RESET_COUNTERS = 42,
+  CALLGATE__V1__REQUEST__METHOD_BULK_ASSIGN = 43,
+  CALLGATE__V1__REQUEST__METHOD_BULK_RELEASE = 44,
   CALLGATE__V1__REQUEST__METHOD_AUDIT_LOG = 50,
   CALLGATE__V1__REQUEST__METHOD_NUMBER_TIMELINE = 51,
+  CALLGATE__V1__REQUEST__METHOD_USAGE_REPORT = 52,
   CALLGATE__V1__REQUEST__METHOD_SYNC_NUMBERS = 60,
+  CALLGATE__V1__REQUEST__METHOD_POOL_CAPACITY = 61,
+  CALLGATE__V1__REQUEST__METHOD_SET_POOL_THRESHOLD = 62,
   CALLGATE__V1__REQUEST__METHOD_CREATE_KEY = 70,
   CALLGATE__V1__REQUEST__METHOD_LIST_KEYS = 71,
   CALLGATE__V1__REQUEST__METHOD_REVOKE_KEY = 72,
@@ -183,15 +209,22 @@ struct  Callgate__V1__Request
     Callgate__V1__GetNumberRequest *get_number;
     Callgate__V1__UpdateNumberRequest *update_number;
     Callgate__V1__DeleteNumbersRequest *delete_numbers;
+    Callgate__V1__BulkUpdateStatusRequest *bulk_update_status;
+    Callgate__V1__BulkDeleteRequest *bulk_delete;
     Callgate__V1__UpsertAgentRequest *upsert_agent;
     Callgate__V1__ListAgentsRequest *list_agents;
     Callgate__V1__DeactivateAgentRequest *deactivate_agent;
     Callgate__V1__ListAssignmentsRequest *list_assignments;
     Callgate__V1__UpdateAssignmentRequest *update_assignment;
     Callgate__V1__ResetCountersRequest *reset_counters;
+    Callgate__V1__BulkAssignRequest *bulk_assign;
+    Callgate__V1__BulkReleaseRequest *bulk_release;
     Callgate__V1__AuditLogRequest *audit_log;
     Callgate__V1__NumberTimelineRequest *number_timeline;
+    Callgate__V1__UsageReportRequest *usage_report;
     Callgate__V1__SyncNumbersRequest *sync_numbers;
+    Callgate__V1__PoolCapacityRequest *pool_capacity;
+    Callgate__V1__SetPoolThresholdRequest *set_pool_threshold;
     Callgate__V1__CreateKeyRequest *create_key;
     Callgate__V1__ListKeysRequest *list_keys;
     Callgate__V1__RevokeKeyRequest *revoke_key;
@@ -217,15 +250,22 @@ typedef enum {
   CALLGATE__V1__RESPONSE__RESULT_GET_NUMBER = 23,
   CALLGATE__V1__RESPONSE__RESULT_UPDATE_NUMBER = 24,
   CALLGATE__V1__RESPONSE__RESULT_DELETE_NUMBERS = 25,
+  CALLGATE__V1__RESPONSE__RESULT_BULK_UPDATE_STATUS = 26,
+  CALLGATE__V1__RESPONSE__RESULT_BULK_DELETE = 27,
   CALLGATE__V1__RESPONSE__RESULT_UPSERT_AGENT = 30,
   CALLGATE__V1__RESPONSE__RESULT_LIST_AGENTS = 31,
   CALLGATE__V1__RESPONSE__RESULT_DEACTIVATE_AGENT = 32,
   CALLGATE__V1__RESPONSE__RESULT_LIST_ASSIGNMENTS = 40,
   CALLGATE__V1__RESPONSE__RESULT_UPDATE_ASSIGNMENT = 41,
   CALLGATE__V1__RESPONSE__RESULT_RESET_COUNTERS = 42,
+  CALLGATE__V1__RESPONSE__RESULT_BULK_ASSIGN = 43,
+  CALLGATE__V1__RESPONSE__RESULT_BULK_RELEASE = 44,
   CALLGATE__V1__RESPONSE__RESULT_AUDIT_LOG = 50,
   CALLGATE__V1__RESPONSE__RESULT_NUMBER_TIMELINE = 51,
+  CALLGATE__V1__RESPONSE__RESULT_USAGE_REPORT = 52,
   CALLGATE__V1__RESPONSE__RESULT_SYNC_NUMBERS = 60,
+  CALLGATE__V1__RESPONSE__RESULT_POOL_CAPACITY = 61,
+  CALLGATE__V1__RESPONSE__RESULT_SET_POOL_THRESHOLD = 62,
   CALLGATE__V1__RESPONSE__RESULT_CREATE_KEY = 70,
   CALLGATE__V1__RESPONSE__RESULT_LIST_KEYS = 71,
   CALLGATE__V1__RESPONSE__RESULT_REVOKE_KEY = 72,
@@ -254,15 +294,22 @@ struct  Callgate__V1__Response
     Callgate__V1__NumberInfo *get_number;
     Callgate__V1__NumberInfo *update_number;
     Callgate__V1__DeleteNumbersResponse *delete_numbers;
+    Callgate__V1__BulkResponse *bulk_update_status;
+    Callgate__V1__BulkResponse *bulk_delete;
     Callgate__V1__AgentInfo *upsert_agent;
     Callgate__V1__ListAgentsResponse *list_agents;
     Callgate__V1__AgentInfo *deactivate_agent;
     Callgate__V1__ListAssignmentsResponse *list_assignments;
     Callgate__V1__AssignmentInfo *update_assignment;
     Callgate__V1__ResetCountersResponse *reset_counters;
+    Callgate__V1__BulkAssignResponse *bulk_assign;
+    Callgate__V1__BulkResponse *bulk_release;
     Callgate__V1__AuditLogResponse *audit_log;
     Callgate__V1__NumberTimelineResponse *number_timeline;
+    Callgate__V1__UsageReportResponse *usage_report;
     Callgate__V1__SyncNumbersResponse *sync_numbers;
+    Callgate__V1__PoolCapacityResponse *pool_capacity;
+    Callgate__V1__PoolInfo *set_pool_threshold;
     Callgate__V1__CreateKeyResponse *create_key;
     Callgate__V1__ListKeysResponse *list_keys;
     Callgate__V1__KeyInfo *revoke_key;
@@ -1000,26 +1047,474 @@ struct  Callgate__V1__NumberTimelineResponse
 
 
 /*
- * Placeholder until inventory sync lands: the server answers UNIMPLEMENTED.
+ * Compares the organization's numbers with a source of truth (see proto/README.md, "Sync"); with
+ * `apply` and the dry run's `token`, makes it match, as one change.
  */
 struct  Callgate__V1__SyncNumbersRequest
 {
   ProtobufCMessage base;
+  /*
+   * The provider's or directory's inventory, in any layout `import_numbers` reads, optionally with an
+   * `assigned_to` column (agent id; `-` releases; empty leaves the assignment alone).
+   */
   char *csv;
+  /*
+   * Apply the diff whose `token` is given (from a dry run); without it, a dry run.
+   */
   protobuf_c_boolean apply;
+  char *default_provider;
+  /*
+   * Numbers the organization has and the file does not: `keep` (default), `deactivate`,
+   * `delete_unassigned`.
+   */
+  char *local_only;
+  /*
+   * The terms of the assignments the file makes (default: 100 a day, the number's own country).
+   */
+  Callgate__V1__AssignmentTerms *terms;
+  /*
+   * The dry run's token; required with `apply`.
+   */
+  char *token;
+  /*
+   * Apply the good rows of a file that has bad ones (otherwise such a file is refused on apply).
+   */
+  protobuf_c_boolean skip_bad_rows;
+  /*
+   * Leave unchanged numbers out of `entries` (they still count, and still make the token).
+   */
+  protobuf_c_boolean omit_unchanged;
 };
 #define CALLGATE__V1__SYNC_NUMBERS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__sync_numbers_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Callgate__V1__SyncFieldChange
+{
+  ProtobufCMessage base;
+  /*
+   * `provider`, `capabilities`, `status`, `location`, `tags`, `type` or `assigned_to`.
+   */
+  char *field;
+  /*
+   * Empty: none (an `assigned_to` from "" is an assignment, to "" a release).
+   */
+  char *before;
+  char *after;
+};
+#define CALLGATE__V1__SYNC_FIELD_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__sync_field_change__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Callgate__V1__SyncEntry
+{
+  ProtobufCMessage base;
+  /*
+   * The file's line; 0 for a number only in the organization.
+   */
+  uint32_t line;
+  /*
+   * E.164, or as written when it cannot be read.
+   */
+  char *number;
+  /*
+   * `add`, `update`, `unchanged`, `local_only` or `rejected`.
+   */
+  char *action;
+  size_t n_changes;
+  Callgate__V1__SyncFieldChange **changes;
+  /*
+   * `rejected`: why. `local_only`: `kept`, `deactivate`, `already inactive`, `delete`, `kept: assigned`,
+   * `kept: reserved`.
+   */
+  char *reason;
+};
+#define CALLGATE__V1__SYNC_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__sync_entry__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Callgate__V1__SyncNumbersResponse
 {
   ProtobufCMessage base;
+  /*
+   * The file's rows in file order, then the numbers only in the organization, by number.
+   */
+  size_t n_entries;
+  Callgate__V1__SyncEntry **entries;
+  uint32_t to_add;
+  uint32_t to_update;
+  uint32_t unchanged;
+  uint32_t local_only;
+  uint32_t rejected;
+  /*
+   * Of those: assignments made, released, numbers deactivated and deleted.
+   */
+  uint32_t to_assign;
+  uint32_t to_release;
+  uint32_t to_deactivate;
+  uint32_t to_delete;
+  /*
+   * Identifies this diff; apply it with `apply` and this token.
+   */
+  char *token;
+  /*
+   * Whether the diff was applied (false for a dry run).
+   */
+  protobuf_c_boolean applied;
+  /*
+   * How the file was read: `columns`, `list`, `telnyx` or `twilio`.
+   */
+  char *format;
 };
 #define CALLGATE__V1__SYNC_NUMBERS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__sync_numbers_response__descriptor) \
-     }
+    , 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Callgate__V1__PoolCapacityRequest
+{
+  ProtobufCMessage base;
+  /*
+   * One pool only (a tag, any case); empty for all, by name, paged.
+   */
+  char *tag;
+  char *cursor;
+  uint32_t page_size;
+};
+#define CALLGATE__V1__POOL_CAPACITY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__pool_capacity_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Callgate__V1__PoolInfo
+{
+  ProtobufCMessage base;
+  /*
+   * The tag, in lower case.
+   */
+  char *tag;
+  /*
+   * Disjoint: available (not held, active), reserved, assigned, inactive (not held).
+   */
+  uint32_t available;
+  uint32_t reserved;
+  uint32_t assigned;
+  uint32_t inactive;
+  uint32_t total;
+  /*
+   * Warn when fewer than this many are available; 0 when no threshold is set.
+   */
+  uint32_t threshold;
+  protobuf_c_boolean below_threshold;
+};
+#define CALLGATE__V1__POOL_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__pool_info__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
+
+
+struct  Callgate__V1__PoolCapacityResponse
+{
+  ProtobufCMessage base;
+  size_t n_pools;
+  Callgate__V1__PoolInfo **pools;
+  char *next_cursor;
+};
+#define CALLGATE__V1__POOL_CAPACITY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__pool_capacity_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Callgate__V1__SetPoolThresholdRequest
+{
+  ProtobufCMessage base;
+  char *tag;
+  /*
+   * 0 removes the threshold.
+   */
+  uint32_t threshold;
+};
+#define CALLGATE__V1__SET_POOL_THRESHOLD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__set_pool_threshold_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Callgate__V1__BulkAssignRequest
+{
+  ProtobufCMessage base;
+  size_t n_agent_ids;
+  char **agent_ids;
+  /*
+   * The pool to take numbers from: usually `tag`; every set field must match.
+   */
+  Callgate__V1__NumberCriteria *criteria;
+  /*
+   * Numbers per agent, 1 to 1000.
+   */
+  uint32_t per_agent;
+  Callgate__V1__AssignmentTerms *terms;
+  /*
+   * Any failing agent fails the whole request (FAILED_PRECONDITION) and nothing is assigned.
+   */
+  protobuf_c_boolean all_or_nothing;
+};
+#define CALLGATE__V1__BULK_ASSIGN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_assign_request__descriptor) \
+    , 0,NULL, NULL, 0, NULL, 0 }
+
+
+struct  Callgate__V1__BulkAssignRow
+{
+  ProtobufCMessage base;
+  char *agent_id;
+  size_t n_numbers;
+  char **numbers;
+  /*
+   * `assigned` or `rejected`.
+   */
+  char *outcome;
+  char *reason;
+};
+#define CALLGATE__V1__BULK_ASSIGN_ROW__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_assign_row__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Callgate__V1__BulkAssignResponse
+{
+  ProtobufCMessage base;
+  /*
+   * One per agent, in the order given.
+   */
+  size_t n_rows;
+  Callgate__V1__BulkAssignRow **rows;
+  uint32_t assigned;
+  uint32_t rejected;
+};
+#define CALLGATE__V1__BULK_ASSIGN_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_assign_response__descriptor) \
+    , 0,NULL, 0, 0 }
+
+
+struct  Callgate__V1__BulkReleaseRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Either numbers, or agents (all their numbers).
+   */
+  size_t n_numbers;
+  char **numbers;
+  size_t n_agent_ids;
+  char **agent_ids;
+};
+#define CALLGATE__V1__BULK_RELEASE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_release_request__descriptor) \
+    , 0,NULL, 0,NULL }
+
+
+struct  Callgate__V1__BulkUpdateStatusRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Either numbers, or a filter (`criteria`, `state`, `agent_id`; at least one set).
+   */
+  size_t n_numbers;
+  char **numbers;
+  Callgate__V1__NumberCriteria *criteria;
+  /*
+   * `available`, `reserved` or `assigned`.
+   */
+  char *state;
+  char *agent_id;
+  Callgate__V1__NumberStatus status;
+};
+#define CALLGATE__V1__BULK_UPDATE_STATUS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_update_status_request__descriptor) \
+    , 0,NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLGATE__V1__NUMBER_STATUS__NUMBER_STATUS_UNSPECIFIED }
+
+
+struct  Callgate__V1__BulkDeleteRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Either numbers, a filter (`criteria`, `state`), or `all_unassigned`.
+   */
+  size_t n_numbers;
+  char **numbers;
+  Callgate__V1__NumberCriteria *criteria;
+  char *state;
+  /*
+   * Every unassigned, unreserved number of the organization; needs `confirm_delete_all_unassigned`.
+   */
+  protobuf_c_boolean all_unassigned;
+  protobuf_c_boolean confirm_delete_all_unassigned;
+  /*
+   * With `numbers`: report assigned or reserved ones as skipped instead of refusing the request. A
+   * filter always skips them.
+   */
+  protobuf_c_boolean skip_held;
+};
+#define CALLGATE__V1__BULK_DELETE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_delete_request__descriptor) \
+    , 0,NULL, NULL, (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+struct  Callgate__V1__BulkRow
+{
+  ProtobufCMessage base;
+  char *number;
+  char *agent_id;
+  /*
+   * `released`, `updated`, `deleted`, `unchanged` or `skipped`.
+   */
+  char *outcome;
+  char *reason;
+};
+#define CALLGATE__V1__BULK_ROW__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_row__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Callgate__V1__BulkResponse
+{
+  ProtobufCMessage base;
+  /*
+   * One per number looked at, by number.
+   */
+  size_t n_rows;
+  Callgate__V1__BulkRow **rows;
+  uint32_t changed;
+  uint32_t unchanged;
+  uint32_t skipped;
+};
+#define CALLGATE__V1__BULK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__bulk_response__descriptor) \
+    , 0,NULL, 0, 0, 0 }
+
+
+struct  Callgate__V1__UsageReportRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Local dates of the organization's time zone (`2026-11-01`), both included; at most 400 days.
+   */
+  char *from_day;
+  char *to_day;
+  /*
+   * `agent` (the default) or `number`.
+   */
+  char *group_by;
+  /*
+   * Only this agent's calls (an agent key: always its own agent).
+   */
+  char *agent_id;
+  /*
+   * Only calls from this caller-ID number.
+   */
+  char *number;
+  /*
+   * One row per key and day; otherwise one row per key for the whole range.
+   */
+  protobuf_c_boolean per_day;
+  char *cursor;
+  /*
+   * 1 to 1000; 0 means 100.
+   */
+  uint32_t page_size;
+};
+#define CALLGATE__V1__USAGE_REPORT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__usage_report_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Callgate__V1__DenialCount
+{
+  ProtobufCMessage base;
+  Callgate__V1__DenyReason reason;
+  uint64_t count;
+};
+#define CALLGATE__V1__DENIAL_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__denial_count__descriptor) \
+    , CALLGATE__V1__DENY_REASON__DENY_REASON_UNSPECIFIED, 0 }
+
+
+struct  Callgate__V1__HourCount
+{
+  ProtobufCMessage base;
+  /*
+   * Local wall-clock hour, 0 to 23.
+   */
+  uint32_t hour;
+  uint64_t calls;
+};
+#define CALLGATE__V1__HOUR_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__hour_count__descriptor) \
+    , 0, 0 }
+
+
+struct  Callgate__V1__UsageRow
+{
+  ProtobufCMessage base;
+  /*
+   * The agent id (group_by `agent`) or the E.164 number (group_by `number`); empty for agent ids
+   * that are not in the organization.
+   */
+  char *key;
+  /*
+   * The local date with `per_day`; empty for the whole range.
+   */
+  char *day;
+  uint64_t calls_allowed;
+  uint64_t calls_denied;
+  /*
+   * Reasons with at least one denial, in the order of DenyReason.
+   */
+  size_t n_denials;
+  Callgate__V1__DenialCount **denials;
+  /*
+   * The local hour with the most allowed calls (the earliest of a tie) and its calls; both 0 when
+   * the tallies hold no allowed call.
+   */
+  uint32_t peak_hour;
+  uint64_t peak_hour_calls;
+  /*
+   * Allowed calls by local hour, hours with calls only.
+   */
+  size_t n_calls_by_hour;
+  Callgate__V1__HourCount **calls_by_hour;
+};
+#define CALLGATE__V1__USAGE_ROW__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__usage_row__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0,NULL }
+
+
+struct  Callgate__V1__UsageReportResponse
+{
+  ProtobufCMessage base;
+  /*
+   * In key order (agent ids as UTF-8 bytes, numbers by digits), then day.
+   */
+  size_t n_rows;
+  Callgate__V1__UsageRow **rows;
+  /*
+   * Empty on the last page.
+   */
+  char *next_cursor;
+  /*
+   * The IANA time zone in which days and hours are read.
+   */
+  char *time_zone;
+  /*
+   * Denials of agent ids that are not in the organization, over the range: on the first page of a
+   * report by agent without filters, when there are any.
+   */
+  Callgate__V1__UsageRow *unknown_agents;
+};
+#define CALLGATE__V1__USAGE_REPORT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__usage_report_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
 struct  Callgate__V1__KeyInfo
@@ -1140,10 +1635,15 @@ struct  Callgate__V1__StatsResponse
    */
   uint64_t writer_batches;
   uint64_t writer_changes;
+  /*
+   * Pools (tags) whose available numbers are below their threshold (`set_pool_threshold`).
+   */
+  size_t n_pools_below_threshold;
+  Callgate__V1__PoolInfo **pools_below_threshold;
 };
 #define CALLGATE__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&callgate__v1__stats_response__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
 
 
 /* Callgate__V1__Request methods */
@@ -2001,6 +2501,44 @@ Callgate__V1__SyncNumbersRequest *
 void   callgate__v1__sync_numbers_request__free_unpacked
                      (Callgate__V1__SyncNumbersRequest *message,
                       ProtobufCAllocator *allocator);
+/* Callgate__V1__SyncFieldChange methods */
+void   callgate__v1__sync_field_change__init
+                     (Callgate__V1__SyncFieldChange         *message);
+size_t callgate__v1__sync_field_change__get_packed_size
+                     (const Callgate__V1__SyncFieldChange   *message);
+size_t callgate__v1__sync_field_change__pack
+                     (const Callgate__V1__SyncFieldChange   *message,
+                      uint8_t             *out);
+size_t callgate__v1__sync_field_change__pack_to_buffer
+                     (const Callgate__V1__SyncFieldChange   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__SyncFieldChange *
+       callgate__v1__sync_field_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__sync_field_change__free_unpacked
+                     (Callgate__V1__SyncFieldChange *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__SyncEntry methods */
+void   callgate__v1__sync_entry__init
+                     (Callgate__V1__SyncEntry         *message);
+size_t callgate__v1__sync_entry__get_packed_size
+                     (const Callgate__V1__SyncEntry   *message);
+size_t callgate__v1__sync_entry__pack
+                     (const Callgate__V1__SyncEntry   *message,
+                      uint8_t             *out);
+size_t callgate__v1__sync_entry__pack_to_buffer
+                     (const Callgate__V1__SyncEntry   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__SyncEntry *
+       callgate__v1__sync_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__sync_entry__free_unpacked
+                     (Callgate__V1__SyncEntry *message,
+                      ProtobufCAllocator *allocator);
 /* Callgate__V1__SyncNumbersResponse methods */
 void   callgate__v1__sync_numbers_response__init
                      (Callgate__V1__SyncNumbersResponse         *message);
@@ -2019,6 +2557,329 @@ Callgate__V1__SyncNumbersResponse *
                       const uint8_t       *data);
 void   callgate__v1__sync_numbers_response__free_unpacked
                      (Callgate__V1__SyncNumbersResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__PoolCapacityRequest methods */
+void   callgate__v1__pool_capacity_request__init
+                     (Callgate__V1__PoolCapacityRequest         *message);
+size_t callgate__v1__pool_capacity_request__get_packed_size
+                     (const Callgate__V1__PoolCapacityRequest   *message);
+size_t callgate__v1__pool_capacity_request__pack
+                     (const Callgate__V1__PoolCapacityRequest   *message,
+                      uint8_t             *out);
+size_t callgate__v1__pool_capacity_request__pack_to_buffer
+                     (const Callgate__V1__PoolCapacityRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__PoolCapacityRequest *
+       callgate__v1__pool_capacity_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__pool_capacity_request__free_unpacked
+                     (Callgate__V1__PoolCapacityRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__PoolInfo methods */
+void   callgate__v1__pool_info__init
+                     (Callgate__V1__PoolInfo         *message);
+size_t callgate__v1__pool_info__get_packed_size
+                     (const Callgate__V1__PoolInfo   *message);
+size_t callgate__v1__pool_info__pack
+                     (const Callgate__V1__PoolInfo   *message,
+                      uint8_t             *out);
+size_t callgate__v1__pool_info__pack_to_buffer
+                     (const Callgate__V1__PoolInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__PoolInfo *
+       callgate__v1__pool_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__pool_info__free_unpacked
+                     (Callgate__V1__PoolInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__PoolCapacityResponse methods */
+void   callgate__v1__pool_capacity_response__init
+                     (Callgate__V1__PoolCapacityResponse         *message);
+size_t callgate__v1__pool_capacity_response__get_packed_size
+                     (const Callgate__V1__PoolCapacityResponse   *message);
+size_t callgate__v1__pool_capacity_response__pack
+                     (const Callgate__V1__PoolCapacityResponse   *message,
+                      uint8_t             *out);
+size_t callgate__v1__pool_capacity_response__pack_to_buffer
+                     (const Callgate__V1__PoolCapacityResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__PoolCapacityResponse *
+       callgate__v1__pool_capacity_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__pool_capacity_response__free_unpacked
+                     (Callgate__V1__PoolCapacityResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__SetPoolThresholdRequest methods */
+void   callgate__v1__set_pool_threshold_request__init
+                     (Callgate__V1__SetPoolThresholdRequest         *message);
+size_t callgate__v1__set_pool_threshold_request__get_packed_size
+                     (const Callgate__V1__SetPoolThresholdRequest   *message);
+size_t callgate__v1__set_pool_threshold_request__pack
+                     (const Callgate__V1__SetPoolThresholdRequest   *message,
+                      uint8_t             *out);
+size_t callgate__v1__set_pool_threshold_request__pack_to_buffer
+                     (const Callgate__V1__SetPoolThresholdRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__SetPoolThresholdRequest *
+       callgate__v1__set_pool_threshold_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__set_pool_threshold_request__free_unpacked
+                     (Callgate__V1__SetPoolThresholdRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkAssignRequest methods */
+void   callgate__v1__bulk_assign_request__init
+                     (Callgate__V1__BulkAssignRequest         *message);
+size_t callgate__v1__bulk_assign_request__get_packed_size
+                     (const Callgate__V1__BulkAssignRequest   *message);
+size_t callgate__v1__bulk_assign_request__pack
+                     (const Callgate__V1__BulkAssignRequest   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_assign_request__pack_to_buffer
+                     (const Callgate__V1__BulkAssignRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkAssignRequest *
+       callgate__v1__bulk_assign_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_assign_request__free_unpacked
+                     (Callgate__V1__BulkAssignRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkAssignRow methods */
+void   callgate__v1__bulk_assign_row__init
+                     (Callgate__V1__BulkAssignRow         *message);
+size_t callgate__v1__bulk_assign_row__get_packed_size
+                     (const Callgate__V1__BulkAssignRow   *message);
+size_t callgate__v1__bulk_assign_row__pack
+                     (const Callgate__V1__BulkAssignRow   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_assign_row__pack_to_buffer
+                     (const Callgate__V1__BulkAssignRow   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkAssignRow *
+       callgate__v1__bulk_assign_row__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_assign_row__free_unpacked
+                     (Callgate__V1__BulkAssignRow *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkAssignResponse methods */
+void   callgate__v1__bulk_assign_response__init
+                     (Callgate__V1__BulkAssignResponse         *message);
+size_t callgate__v1__bulk_assign_response__get_packed_size
+                     (const Callgate__V1__BulkAssignResponse   *message);
+size_t callgate__v1__bulk_assign_response__pack
+                     (const Callgate__V1__BulkAssignResponse   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_assign_response__pack_to_buffer
+                     (const Callgate__V1__BulkAssignResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkAssignResponse *
+       callgate__v1__bulk_assign_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_assign_response__free_unpacked
+                     (Callgate__V1__BulkAssignResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkReleaseRequest methods */
+void   callgate__v1__bulk_release_request__init
+                     (Callgate__V1__BulkReleaseRequest         *message);
+size_t callgate__v1__bulk_release_request__get_packed_size
+                     (const Callgate__V1__BulkReleaseRequest   *message);
+size_t callgate__v1__bulk_release_request__pack
+                     (const Callgate__V1__BulkReleaseRequest   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_release_request__pack_to_buffer
+                     (const Callgate__V1__BulkReleaseRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkReleaseRequest *
+       callgate__v1__bulk_release_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_release_request__free_unpacked
+                     (Callgate__V1__BulkReleaseRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkUpdateStatusRequest methods */
+void   callgate__v1__bulk_update_status_request__init
+                     (Callgate__V1__BulkUpdateStatusRequest         *message);
+size_t callgate__v1__bulk_update_status_request__get_packed_size
+                     (const Callgate__V1__BulkUpdateStatusRequest   *message);
+size_t callgate__v1__bulk_update_status_request__pack
+                     (const Callgate__V1__BulkUpdateStatusRequest   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_update_status_request__pack_to_buffer
+                     (const Callgate__V1__BulkUpdateStatusRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkUpdateStatusRequest *
+       callgate__v1__bulk_update_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_update_status_request__free_unpacked
+                     (Callgate__V1__BulkUpdateStatusRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkDeleteRequest methods */
+void   callgate__v1__bulk_delete_request__init
+                     (Callgate__V1__BulkDeleteRequest         *message);
+size_t callgate__v1__bulk_delete_request__get_packed_size
+                     (const Callgate__V1__BulkDeleteRequest   *message);
+size_t callgate__v1__bulk_delete_request__pack
+                     (const Callgate__V1__BulkDeleteRequest   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_delete_request__pack_to_buffer
+                     (const Callgate__V1__BulkDeleteRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkDeleteRequest *
+       callgate__v1__bulk_delete_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_delete_request__free_unpacked
+                     (Callgate__V1__BulkDeleteRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkRow methods */
+void   callgate__v1__bulk_row__init
+                     (Callgate__V1__BulkRow         *message);
+size_t callgate__v1__bulk_row__get_packed_size
+                     (const Callgate__V1__BulkRow   *message);
+size_t callgate__v1__bulk_row__pack
+                     (const Callgate__V1__BulkRow   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_row__pack_to_buffer
+                     (const Callgate__V1__BulkRow   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkRow *
+       callgate__v1__bulk_row__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_row__free_unpacked
+                     (Callgate__V1__BulkRow *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__BulkResponse methods */
+void   callgate__v1__bulk_response__init
+                     (Callgate__V1__BulkResponse         *message);
+size_t callgate__v1__bulk_response__get_packed_size
+                     (const Callgate__V1__BulkResponse   *message);
+size_t callgate__v1__bulk_response__pack
+                     (const Callgate__V1__BulkResponse   *message,
+                      uint8_t             *out);
+size_t callgate__v1__bulk_response__pack_to_buffer
+                     (const Callgate__V1__BulkResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__BulkResponse *
+       callgate__v1__bulk_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__bulk_response__free_unpacked
+                     (Callgate__V1__BulkResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__UsageReportRequest methods */
+void   callgate__v1__usage_report_request__init
+                     (Callgate__V1__UsageReportRequest         *message);
+size_t callgate__v1__usage_report_request__get_packed_size
+                     (const Callgate__V1__UsageReportRequest   *message);
+size_t callgate__v1__usage_report_request__pack
+                     (const Callgate__V1__UsageReportRequest   *message,
+                      uint8_t             *out);
+size_t callgate__v1__usage_report_request__pack_to_buffer
+                     (const Callgate__V1__UsageReportRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__UsageReportRequest *
+       callgate__v1__usage_report_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__usage_report_request__free_unpacked
+                     (Callgate__V1__UsageReportRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__DenialCount methods */
+void   callgate__v1__denial_count__init
+                     (Callgate__V1__DenialCount         *message);
+size_t callgate__v1__denial_count__get_packed_size
+                     (const Callgate__V1__DenialCount   *message);
+size_t callgate__v1__denial_count__pack
+                     (const Callgate__V1__DenialCount   *message,
+                      uint8_t             *out);
+size_t callgate__v1__denial_count__pack_to_buffer
+                     (const Callgate__V1__DenialCount   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__DenialCount *
+       callgate__v1__denial_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__denial_count__free_unpacked
+                     (Callgate__V1__DenialCount *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__HourCount methods */
+void   callgate__v1__hour_count__init
+                     (Callgate__V1__HourCount         *message);
+size_t callgate__v1__hour_count__get_packed_size
+                     (const Callgate__V1__HourCount   *message);
+size_t callgate__v1__hour_count__pack
+                     (const Callgate__V1__HourCount   *message,
+                      uint8_t             *out);
+size_t callgate__v1__hour_count__pack_to_buffer
+                     (const Callgate__V1__HourCount   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__HourCount *
+       callgate__v1__hour_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__hour_count__free_unpacked
+                     (Callgate__V1__HourCount *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__UsageRow methods */
+void   callgate__v1__usage_row__init
+                     (Callgate__V1__UsageRow         *message);
+size_t callgate__v1__usage_row__get_packed_size
+                     (const Callgate__V1__UsageRow   *message);
+size_t callgate__v1__usage_row__pack
+                     (const Callgate__V1__UsageRow   *message,
+                      uint8_t             *out);
+size_t callgate__v1__usage_row__pack_to_buffer
+                     (const Callgate__V1__UsageRow   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__UsageRow *
+       callgate__v1__usage_row__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__usage_row__free_unpacked
+                     (Callgate__V1__UsageRow *message,
+                      ProtobufCAllocator *allocator);
+/* Callgate__V1__UsageReportResponse methods */
+void   callgate__v1__usage_report_response__init
+                     (Callgate__V1__UsageReportResponse         *message);
+size_t callgate__v1__usage_report_response__get_packed_size
+                     (const Callgate__V1__UsageReportResponse   *message);
+size_t callgate__v1__usage_report_response__pack
+                     (const Callgate__V1__UsageReportResponse   *message,
+                      uint8_t             *out);
+size_t callgate__v1__usage_report_response__pack_to_buffer
+                     (const Callgate__V1__UsageReportResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Callgate__V1__UsageReportResponse *
+       callgate__v1__usage_report_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   callgate__v1__usage_report_response__free_unpacked
+                     (Callgate__V1__UsageReportResponse *message,
                       ProtobufCAllocator *allocator);
 /* Callgate__V1__KeyInfo methods */
 void   callgate__v1__key_info__init
@@ -2309,8 +3170,65 @@ typedef void (*Callgate__V1__NumberTimelineResponse_Closure)
 typedef void (*Callgate__V1__SyncNumbersRequest_Closure)
                  (const Callgate__V1__SyncNumbersRequest *message,
                   void *closure_data);
+typedef void (*Callgate__V1__SyncFieldChange_Closure)
+                 (const Callgate__V1__SyncFieldChange *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__SyncEntry_Closure)
+                 (const Callgate__V1__SyncEntry *message,
+                  void *closure_data);
 typedef void (*Callgate__V1__SyncNumbersResponse_Closure)
                  (const Callgate__V1__SyncNumbersResponse *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__PoolCapacityRequest_Closure)
+                 (const Callgate__V1__PoolCapacityRequest *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__PoolInfo_Closure)
+                 (const Callgate__V1__PoolInfo *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__PoolCapacityResponse_Closure)
+                 (const Callgate__V1__PoolCapacityResponse *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__SetPoolThresholdRequest_Closure)
+                 (const Callgate__V1__SetPoolThresholdRequest *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkAssignRequest_Closure)
+                 (const Callgate__V1__BulkAssignRequest *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkAssignRow_Closure)
+                 (const Callgate__V1__BulkAssignRow *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkAssignResponse_Closure)
+                 (const Callgate__V1__BulkAssignResponse *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkReleaseRequest_Closure)
+                 (const Callgate__V1__BulkReleaseRequest *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkUpdateStatusRequest_Closure)
+                 (const Callgate__V1__BulkUpdateStatusRequest *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkDeleteRequest_Closure)
+                 (const Callgate__V1__BulkDeleteRequest *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkRow_Closure)
+                 (const Callgate__V1__BulkRow *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__BulkResponse_Closure)
+                 (const Callgate__V1__BulkResponse *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__UsageReportRequest_Closure)
+                 (const Callgate__V1__UsageReportRequest *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__DenialCount_Closure)
+                 (const Callgate__V1__DenialCount *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__HourCount_Closure)
+                 (const Callgate__V1__HourCount *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__UsageRow_Closure)
+                 (const Callgate__V1__UsageRow *message,
+                  void *closure_data);
+typedef void (*Callgate__V1__UsageReportResponse_Closure)
+                 (const Callgate__V1__UsageReportResponse *message,
                   void *closure_data);
 typedef void (*Callgate__V1__KeyInfo_Closure)
                  (const Callgate__V1__KeyInfo *message,
@@ -2392,7 +3310,26 @@ extern const ProtobufCMessageDescriptor callgate__v1__number_timeline_request__d
 extern const ProtobufCMessageDescriptor callgate__v1__holding_period__descriptor;
 extern const ProtobufCMessageDescriptor callgate__v1__number_timeline_response__descriptor;
 extern const ProtobufCMessageDescriptor callgate__v1__sync_numbers_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__sync_field_change__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__sync_entry__descriptor;
 extern const ProtobufCMessageDescriptor callgate__v1__sync_numbers_response__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__pool_capacity_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__pool_info__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__pool_capacity_response__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__set_pool_threshold_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_assign_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_assign_row__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_assign_response__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_release_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_update_status_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_delete_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_row__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__bulk_response__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__usage_report_request__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__denial_count__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__hour_count__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__usage_row__descriptor;
+extern const ProtobufCMessageDescriptor callgate__v1__usage_report_response__descriptor;
 extern const ProtobufCMessageDescriptor callgate__v1__key_info__descriptor;
 extern const ProtobufCMessageDescriptor callgate__v1__create_key_request__descriptor;
 extern const ProtobufCMessageDescriptor callgate__v1__create_key_response__descriptor;
