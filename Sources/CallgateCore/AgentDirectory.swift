@@ -35,6 +35,14 @@ struct AgentState {
     func holdingIndex(of number: PhoneNumber) -> Int? {
         self.holdings.firstIndex { $0.number == number }
     }
+
+    /// Adds holdings and reserves the usage tallies' room for them, so that the agent's next
+    /// AuthorizeCall counts without allocating. Assign and bulk assign go through here; loading at start
+    /// appends directly and reserves once for all agents (``Organization/reserveUsageCapacity()``).
+    mutating func addHoldings(_ new: some Sequence<Holding>) {
+        self.holdings.append(contentsOf: new)
+        self.usage.reserve(holdings: self.holdings.count)
+    }
 }
 
 /// The header of an agent's storage: its immutable id next to its locked state.

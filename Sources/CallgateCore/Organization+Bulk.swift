@@ -496,7 +496,7 @@ extension Organization {
             pool.replace(plan.number, with: entry)
         }
         for (_, group) in byAgent {
-            group.agent.state.withLock { $0.holdings.append(contentsOf: group.holdings) }
+            group.agent.state.withLock { $0.addHoldings(group.holdings) }
         }
     }
 

@@ -93,7 +93,7 @@ extension Organization {
             )
             let record = Self.assignmentRecord(holding, agent: agentID, since: now, by: actor, dayKey: day.key)
             let ticket = try self.changes.record(self.change(now, actor, .assigned(record)))
-            state.holdings.append(holding)
+            state.addHoldings(CollectionOfOne(holding))
             return (record, ticket)
         }
         var updated = entry

@@ -7,8 +7,8 @@ import Synchronization
 // - Each agent's tallies live in its state, under the lock AuthorizeCall already holds: a short array of
 //   slots, one per (number, hour) touched since the store last took them. Counting a decision is a scan
 //   of that array and an integer add; the hour is `(now - dayStart) / 1 h`, integer math on the day the
-//   decision already computed. The array is reserved off the hot path (``Organization/takeUsage()``
-//   and ``Organization/reserveUsageCapacity()``), so counting does not allocate.
+//   decision already computed. The array is reserved off the hot path (when numbers are assigned,
+//   ``Organization/takeUsage()`` and ``Organization/reserveUsageCapacity()``), so counting does not allocate.
 // - Denials that belong to no agent (an agent id the organization does not know) are counted per day
 //   in two atomic words per reason (``DayTally``): no lock.
 // - The store takes the tallies periodically (``Organization/takeUsage()``), converts hours to local
