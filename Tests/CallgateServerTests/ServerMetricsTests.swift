@@ -171,7 +171,8 @@ import Testing
         let started = ContinuousClock.now
         let answer = try await HTTP.exchange(port: running.boundPort, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"))
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Well before the 30-s default, with room for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(20))
 
         // A connection still open when the server stops is closed by stop().
         let slow = MetricsHTTPServer(port: 0, metrics: ServerMetrics(), health: { true }, logger: Logger(label: "t"))
@@ -186,7 +187,7 @@ import Testing
         let stopped = ContinuousClock.now
         await second.stop()
         #expect(try await reply.hasPrefix("HTTP/1.1 200 OK\r\n"))
-        #expect(ContinuousClock.now - stopped < .seconds(10))
+        #expect(ContinuousClock.now - stopped < .seconds(20))  // not the 30-s idle timeout
         await running.stop()
     }
 }
