@@ -50,6 +50,10 @@ public enum ChangeEvent: Sendable {
     indirect case bulk(BulkChange)
     /// A pool's low-capacity threshold was set (`after`) or removed (`after == nil`).
     indirect case poolThresholdSet(pool: String, before: UInt32?, after: UInt32?)
+    /// Not a change: a store that buffers counters before writing them to the tables its readers see
+    /// (CallgateStore's counter log) writes every earlier one there in the same commit. Recorded before
+    /// a usage report that covers today.
+    case countersVisible
 
     /// The audit action name (`number.add`, `assign`, …); `nil` for counted calls and usage tallies.
     public var action: String? {
@@ -71,6 +75,7 @@ public enum ChangeEvent: Sendable {
         case .retentionPruned: return "retention.prune"
         case .bulk(let change): return change.kind.rawValue
         case .poolThresholdSet: return "pool.threshold"
+        case .countersVisible: return nil
         }
     }
 }

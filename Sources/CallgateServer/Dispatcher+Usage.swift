@@ -33,7 +33,7 @@ extension Dispatcher {
         }
         if let today = LocalDate(org.day.localDate(of: org.today)), query.to >= today.adding(days: -1) {
             // A store that cannot write answers from what it has: the tallies stay counted in memory.
-            _ = try? self.store.usage.takeNow()
+            _ = try? self.store.usage.takeNow(foldingCounters: true)
         }
         let report = try self.store.usage.report(
             org.id,

@@ -15,7 +15,14 @@ import Synchronization
 /// ```
 ///
 /// Counter changes are absolute values, so consecutive ones for the same number coalesce into one
-/// row write per group.
+/// entry per group. A group does not update the `counters` rows of the numbers it counted (one random
+/// B-tree write each: the writer's main cost under load); it appends them as one `counter_log` row (a
+/// packed blob, 24 bytes per number) in the same transaction, so they are exactly as durable. Every
+/// `counterFoldSeconds` (5 s) the numbers logged since the last fold, once each with their latest
+/// count, are written to `counters` a slice per group (or while idle), and the log rows they cover are
+/// deleted with the last slice. Opening the store folds whatever a crash left in the log. Changes that
+/// write `counters` rows themselves (a reset, a deletion, retention) and ``ChangeEvent/countersVisible``
+/// (before a usage report) first fold everything in their transaction.
 ///
 /// If a commit fails (disk full, I/O error), nothing that was not stored is acknowledged: the waiting
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
@@ -31,16 +38,33 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private let usage: UsageWriter
     private var zones: [OrganizationID: OrganizationDay] = [:]
     private var dayNames: [Int64: String] = [:]
-    /// Calls counted per held number but not yet added to `assignments.calls`. A counted call already
-    /// writes the number's counter row; adding one to the assignment row in the same group would write
-    /// a second B-tree page per call, so these deltas are written once a second (and at stop) instead.
-    /// Daily counters (what limits are checked against) are always written with the call.
+    /// Calls counted per held number but not yet added to `assignments.calls`. Adding one to the
+    /// assignment row with every call would write a random B-tree page per call, so these deltas are
+    /// written every `counterFoldSeconds` (and at stop) instead, with the counter folds: a crash may
+    /// lose that much of this statistic. Daily counters (what limits are checked against) are always
+    /// committed with the call (in the counter log).
     private var pendingCalls: [NumberKey: Int64] = [:]
     /// The deltas of the last interval, being written a slice per group; new ones wait in `pendingCalls`.
     private var flushingCalls: [NumberKey: Int64] = [:]
     private var callsWrittenAt: UInt64 = 0
-    /// How often pending calls-since-assigned deltas are written.
-    static let callsWriteInterval: UInt64 = 1_000_000_000
+
+    // The counter log (see the type's documentation); writer thread only.
+    /// The latest count of each counter logged since the current fold round started.
+    private var unfolded: [CounterKey: UInt32] = [:]
+    /// The round being folded, in key order, and how far it got.
+    private var folding: [(key: CounterKey, count: UInt32)] = []
+    private var foldedUpTo = 0
+    /// The last log row the round covers (deleted with its last slice).
+    private var foldingThrough: Int64 = 0
+    private var lastLogID: Int64 = 0
+    private var foldStartedAt: UInt64 = 0
+    private var logBytes: [UInt8] = []
+    /// Counter rows folded per group at most, so that a round never stalls a group for long.
+    static let foldPerGroup = 1024
+    /// A round starts early once this many counters wait.
+    static let foldEarlyCount = 65_536
+    /// Bytes per log entry: organization (4), e164 digits (8), day key (8), count (4), little-endian.
+    static let logEntryBytes = 24
 
     private let committedPosition = Atomic<Int>(0)
     private let sleeping = Atomic<Bool>(false)
@@ -186,6 +210,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     private func run() {
         callgate_set_thread_name("callgate-writer")
+        // The first fold round one interval after the start.
+        self.foldStartedAt = DispatchTime.now().uptimeNanoseconds
+        self.callsWrittenAt = self.foldStartedAt
         var batch: [(Int, ChangeRecord)] = []
         batch.reserveCapacity(self.configuration.maximumBatch)
         // Positions handled (committed or failed); `stop` waits until every claimed one is.
@@ -206,13 +233,28 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                             break
                         }
                     }
+                    // A clean stop leaves the log empty (the next start has nothing to fold).
+                    if !self.failed.load(ordering: .acquiring) {
+                        do {
+                            let s = self.statements!
+                            try s.begin.run()
+                            try self.foldAll(s)
+                            try s.commit.run()
+                        } catch {
+                            try? self.database.execute("ROLLBACK")
+                        }
+                    }
                     break
                 }
-                // Idle: write calls-since-assigned deltas that are due (in slices) before sleeping.
+                // Idle: write calls-since-assigned deltas and fold counters that are due (in slices)
+                // before sleeping.
                 self.startCallsFlushIfDue()
-                if !self.flushingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
+                self.startFoldIfDue()
+                if !self.flushingCalls.isEmpty || self.foldedUpTo < self.folding.count,
+                    !self.failed.load(ordering: .acquiring)
+                {
                     do {
-                        try self.commit([], writeCalls: true)
+                        try self.commit([], writeCalls: !self.flushingCalls.isEmpty)
                     } catch {
                         try? self.database.execute("ROLLBACK")
                     }
@@ -240,6 +282,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             let started = DispatchTime.now().uptimeNanoseconds
             do {
                 self.startCallsFlushIfDue()
+                self.startFoldIfDue()
                 try self.commit(batch, writeCalls: !self.flushingCalls.isEmpty)
                 let elapsed = DispatchTime.now().uptimeNanoseconds - started
                 let observer = self.shared.withLock { shared in
@@ -286,21 +329,23 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         let s = self.statements!
         try s.begin.run()
         var counters: [CounterKey: (count: UInt32, calls: Int64)] = [:]
+        // The group's counters, as one log row.
         func flushCounters() throws {
             guard !counters.isEmpty else { return }
-            // In key order: neighbouring rows share B-tree pages, so the group touches fewer of them.
-            for (key, value) in counters.sorted(by: { $0.key < $1.key }) {
-                s.upsertCounter.bind(1, Int64(key.organization.rawValue))
-                s.upsertCounter.bind(2, Int64(key.number.digits))
-                s.upsertCounter.bind(3, key.dayKey)
-                s.upsertCounter.bind(4, self.dayName(key.organization, key.dayKey))
-                s.upsertCounter.bind(5, Int64(value.count))
-                try s.upsertCounter.run()
+            self.logBytes.removeAll(keepingCapacity: true)
+            self.logBytes.reserveCapacity(counters.count * Self.logEntryBytes)
+            for (key, value) in counters {
+                Self.appendLogEntry(key, value.count, to: &self.logBytes)
+                self.unfolded[key] = value.count
                 if value.calls > 0 {
                     self.pendingCalls[NumberKey(organization: key.organization, number: key.number), default: 0] +=
                         value.calls
                 }
             }
+            self.lastLogID += 1
+            s.insertLog.bind(1, self.lastLogID)
+            s.insertLog.bind(2, self.logBytes)
+            try s.insertLog.run()
             counters.removeAll(keepingCapacity: true)
         }
         for (_, record) in batch {
@@ -313,6 +358,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             // Keep the order of everything else relative to counters.
             try flushCounters()
+            // What writes counter rows itself, or must see them all, comes after every logged counter.
+            if Self.needsFoldedCounters(record.event) { try self.foldAll(s) }
             // An assignment row written or removed from an absolute value absorbs the deltas before it.
             switch record.event {
             case .assigned(let a), .released(let a, _):
@@ -334,6 +381,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             try self.apply(record, s)
         }
         try flushCounters()
+        try self.foldSlice(s)
         // At most a slice of the deltas per group, so that writing them never stalls a group for long.
         var written: [(key: NumberKey, value: Int64)] = []
         if writeCalls, !self.flushingCalls.isEmpty {
@@ -350,19 +398,141 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         for (key, _) in written { self.flushingCalls[key] = nil }
     }
 
-    /// Once a second (or when many numbers wait), the deltas gathered so far start being written; deltas
-    /// counted meanwhile wait for the next round, so a busy writer writes each number's delta at most
-    /// about once a second instead of every group.
+    /// Every `counterFoldSeconds` (or when many numbers wait), the deltas gathered so far start being
+    /// written; deltas counted meanwhile wait for the next round, so a busy writer writes each number's
+    /// delta once per round instead of every group.
     private func startCallsFlushIfDue() {
         guard self.flushingCalls.isEmpty, !self.pendingCalls.isEmpty else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        guard now &- self.callsWrittenAt >= Self.callsWriteInterval || self.pendingCalls.count >= 65_536 else { return }
+        let interval = UInt64(max(0, self.configuration.counterFoldSeconds) * 1e9)
+        guard now &- self.callsWrittenAt >= interval || self.pendingCalls.count >= Self.foldEarlyCount else { return }
         swap(&self.flushingCalls, &self.pendingCalls)
         self.callsWrittenAt = now
     }
 
     /// Calls-since-assigned rows written per group at most.
     static let callsPerGroup = 1024
+
+    // MARK: - The counter log
+
+    /// Every `counterFoldSeconds` (or once many counters wait), the counters logged so far become a
+    /// round to fold; counters logged meanwhile wait for the next round.
+    private func startFoldIfDue() {
+        guard self.foldedUpTo == self.folding.count, !self.unfolded.isEmpty else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let interval = UInt64(max(0, self.configuration.counterFoldSeconds) * 1e9)
+        guard now &- self.foldStartedAt >= interval || self.unfolded.count >= Self.foldEarlyCount else { return }
+        self.folding.removeAll(keepingCapacity: true)
+        self.folding.reserveCapacity(self.unfolded.count)
+        for (key, count) in self.unfolded { self.folding.append((key, count)) }
+        // In key order: neighbouring rows share B-tree pages, so a slice touches fewer of them.
+        self.folding.sort { $0.key < $1.key }
+        self.foldedUpTo = 0
+        self.foldingThrough = self.lastLogID
+        self.unfolded.removeAll(keepingCapacity: true)
+        self.foldStartedAt = now
+    }
+
+    /// Writes the next slice of the round; with the last one, deletes the log rows the round covers.
+    /// A counter logged after the round started may be overwritten here with its older count: it is
+    /// in a later log row and the next round, which write the newer one.
+    private func foldSlice(_ s: WriterStatements) throws {
+        guard self.foldedUpTo < self.folding.count else { return }
+        let end = min(self.folding.count, self.foldedUpTo + Self.foldPerGroup)
+        for i in self.foldedUpTo..<end { try self.writeCounter(self.folding[i].key, self.folding[i].count, s) }
+        self.foldedUpTo = end
+        if end == self.folding.count {
+            s.deleteLog.bind(1, self.foldingThrough)
+            try s.deleteLog.run()
+        }
+    }
+
+    /// Writes every logged counter to `counters` and empties the log, in the open transaction.
+    private func foldAll(_ s: WriterStatements) throws {
+        for i in self.foldedUpTo..<self.folding.count {
+            // Newer counts of the same counters are written just after.
+            guard self.unfolded[self.folding[i].key] == nil else { continue }
+            try self.writeCounter(self.folding[i].key, self.folding[i].count, s)
+        }
+        for (key, count) in self.unfolded.sorted(by: { $0.key < $1.key }) { try self.writeCounter(key, count, s) }
+        s.deleteLog.bind(1, self.lastLogID)
+        try s.deleteLog.run()
+        self.folding.removeAll(keepingCapacity: true)
+        self.foldedUpTo = 0
+        self.unfolded.removeAll(keepingCapacity: true)
+    }
+
+    private func writeCounter(_ key: CounterKey, _ count: UInt32, _ s: WriterStatements) throws {
+        s.upsertCounter.bind(1, Int64(key.organization.rawValue))
+        s.upsertCounter.bind(2, Int64(key.number.digits))
+        s.upsertCounter.bind(3, key.dayKey)
+        s.upsertCounter.bind(4, self.dayName(key.organization, key.dayKey))
+        s.upsertCounter.bind(5, Int64(count))
+        try s.upsertCounter.run()
+    }
+
+    /// Changes that write or delete `counters` rows themselves, or need them current.
+    private static func needsFoldedCounters(_ event: ChangeEvent) -> Bool {
+        switch event {
+        case .countersReset, .numbersDeleted, .retentionPruned, .countersVisible: return true
+        case .bulk(let b): return !b.deleted.isEmpty
+        default: return false
+        }
+    }
+
+    private static func appendLogEntry(_ key: CounterKey, _ count: UInt32, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: key.organization.rawValue.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: key.number.digits.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: key.dayKey.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: count.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Folds what the log holds after a crash (a clean stop leaves it empty), before the engine loads
+    /// the counters. Runs on the opening thread, before ``start()``, after every organization is
+    /// registered.
+    ///
+    /// - Throws: ``StoreError/corrupt(_:)`` for a log row that is not whole entries or names an
+    ///   impossible number; SQLite errors.
+    func foldLogAtOpen() throws {
+        let s = self.statements!
+        self.lastLogID = try self.database.scalar("SELECT COALESCE(MAX(id), 0) FROM counter_log") ?? 0
+        guard self.lastLogID > 0 else { return }
+        let rows = try self.database.prepare("SELECT id, entries FROM counter_log ORDER BY id")
+        defer { rows.reset() }
+        while try rows.step() {
+            let id = rows.int64(0)
+            let bytes = rows.blob(1)
+            guard bytes.count % Self.logEntryBytes == 0 else {
+                throw StoreError.corrupt("counter_log row \(id) has \(bytes.count) bytes, not whole entries")
+            }
+            var offset = 0
+            while offset < bytes.count {
+                func load(_ at: Int, _ size: Int) -> UInt64 {
+                    var value: UInt64 = 0
+                    for i in (0..<size).reversed() { value = value << 8 | UInt64(bytes[offset + at + i]) }
+                    return value
+                }
+                guard let number = PhoneNumber(digits: load(4, 8)) else {
+                    throw StoreError.corrupt("counter_log row \(id) names an impossible number")
+                }
+                let key = CounterKey(
+                    organization: OrganizationID(UInt32(load(0, 4))),
+                    number: number,
+                    dayKey: Int64(bitPattern: load(12, 8))
+                )
+                self.unfolded[key] = UInt32(load(20, 4))
+                offset += Self.logEntryBytes
+            }
+        }
+        try s.begin.run()
+        do {
+            try self.foldAll(s)
+            try s.commit.run()
+        } catch {
+            try? self.database.execute("ROLLBACK")
+            throw error
+        }
+    }
 
     private struct NumberKey: Hashable, Comparable {
         var organization: OrganizationID
@@ -408,7 +578,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         let action = actionOverride ?? record.event.action ?? "?"
         switch record.event {
-        case .counter:
+        case .counter, .countersVisible:
             break
         case .usageTallied, .retentionPruned:
             try self.usage.apply(record)
@@ -610,6 +780,8 @@ struct WriterStatements {
     let begin: SQLiteStatement
     let commit: SQLiteStatement
     let upsertCounter: SQLiteStatement
+    let insertLog: SQLiteStatement
+    let deleteLog: SQLiteStatement
     let addCalls: SQLiteStatement
     let insertOrganization: SQLiteStatement
     let upsertNumber: SQLiteStatement
@@ -636,6 +808,8 @@ struct WriterStatements {
             ON CONFLICT (organization_id, e164, day_key) DO UPDATE SET count = excluded.count
             """
         )
+        self.insertLog = try db.prepare("INSERT INTO counter_log (id, entries) VALUES (?, ?)")
+        self.deleteLog = try db.prepare("DELETE FROM counter_log WHERE id <= ?")
         self.addCalls = try db.prepare(
             "UPDATE assignments SET calls = calls + ? WHERE organization_id = ? AND e164 = ?"
         )

@@ -115,6 +115,15 @@ enum Schema {
         """,
         // 3: usage tallies, and counters by day for retention (UsageStore.swift).
         UsageSchema.migration,
+        // 4: the counter log: each group's counters, folded into `counters` every few seconds
+        // (ChangeWriter.swift). `entries` packs 24-byte little-endian entries: organization u32,
+        // e164 digits u64, day key i64, count u32.
+        """
+        CREATE TABLE counter_log (
+            id INTEGER PRIMARY KEY,
+            entries BLOB NOT NULL
+        );
+        """,
     ]
 
     /// The schema version this build writes.

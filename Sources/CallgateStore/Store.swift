@@ -166,9 +166,11 @@ private struct Loader {
             )
         }
         let now = self.clock.now()
+        for record in orgs { self.writer.register(record.id, timeZone: record.timeZone) }
+        // What a crash left in the counter log, into `counters` before they are read.
+        try self.writer.foldLogAtOpen()
         for record in orgs {
             let org = try self.engine.restoreOrganization(record)
-            self.writer.register(record.id, timeZone: record.timeZone)
             report.organizations += 1
             let orgID = Int64(record.id.rawValue)
             func count(_ table: String) throws -> Int {

@@ -44,6 +44,10 @@ public struct StoreConfiguration: Sendable {
     public var usageSnapshotSeconds = 15.0
     /// How often retention runs (seconds).
     public var usagePruneSeconds = 3600.0
+    /// How often the counters of the counter log are written to the `counters` table (seconds): they
+    /// are durable either way; this is how much log a crash can leave to fold at the next start, and
+    /// how many calls share one row write.
+    public var counterFoldSeconds = 5.0
 
     public init(
         path: String,

@@ -14,7 +14,7 @@ import Foundation
 /// Tallies are written as deltas, so what a crash can lose is what the engine counted since the last
 /// take (allowed calls by hour and denials: at most one interval); the daily counters, written with
 /// every call, are not affected. One take runs at a time, and one prune; a report takes first
-/// (``takeNow()``), so that it includes everything counted up to the moment it was asked.
+/// (``takeNow(foldingCounters:)``), so that it includes everything counted up to the moment it was asked.
 public final class UsageRecorder: Sendable {
     // Takes are serialized by `takes` (two at once would store the same tallies twice), prunes by `prunes`.
     private let engine: Engine
@@ -89,14 +89,19 @@ public final class UsageRecorder: Sendable {
 
     /// Writes every tally counted so far and waits until it is committed.
     ///
+    /// - Parameter foldingCounters: also make every daily counter counted so far visible in the
+    ///   `counters` table (``ChangeEvent/countersVisible``), as a report covering today needs.
     /// - Returns: how many records were written.
     /// - Throws: ``CallgateError`` from the writer (`unavailable`, `resourceExhausted`): what was not
     ///   committed stays counted in the engine.
     @discardableResult
-    public func takeNow() throws(CallgateError) -> Int {
+    public func takeNow(foldingCounters: Bool = false) throws(CallgateError) -> Int {
         self.takes.wait()
         defer { self.takes.signal() }
         var written = 0
+        if foldingCounters, let any = self.engine.allOrganizations.first {
+            try self.commit(any.id, .countersVisible, actor: nil)
+        }
         for org in self.engine.allOrganizations {
             let parts = org.takeUsage().parts
             var start = 0
@@ -137,6 +142,8 @@ public final class UsageRecorder: Sendable {
         self.prunes.wait()
         defer { self.prunes.signal() }
         var done: [OrganizationID: RetentionPrune.Summary] = [:]
+        // Counted below from the `counters` table: every counter logged so far in it first.
+        if let any = self.engine.allOrganizations.first { try self.commit(any.id, .countersVisible, actor: nil) }
         for org in self.engine.allOrganizations {
             guard let today = LocalDate(org.day.localDate(of: org.today)) else { continue }
             let before = today.adding(days: -(self.retentionDays - 1)).description

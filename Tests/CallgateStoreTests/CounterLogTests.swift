@@ -1,0 +1,156 @@
+import CallgateCore
+import Foundation
+import Testing
+
+@testable import CallgateStore
+
+/// The counter log (ChangeWriter.swift): a group's counters are committed as one `counter_log` row and
+/// written to `counters` in later fold rounds. What was acknowledged must survive a crash between the
+/// two, and what writes counter rows itself (a reset, a deletion) must not be undone by an older
+/// logged count.
+@Suite struct CounterLogTests {
+    /// A store whose counters stay in the log until it stops (no round within a test).
+    static func configuration(_ path: String, foldSeconds: Double = 3600) -> StoreConfiguration {
+        var configuration = StoreConfiguration(path: path)
+        configuration.counterFoldSeconds = foldSeconds
+        configuration.usageSnapshotSeconds = 3600
+        return configuration
+    }
+
+    /// Copies the database and its WAL as they are on disk while the store is open: what a crash (of
+    /// the process, after the commits) would leave.
+    static func crashCopy(of path: String) throws -> String {
+        let copy = path + ".crash.sqlite"
+        let fileManager = FileManager.default
+        for suffix in ["", "-wal"] where fileManager.fileExists(atPath: path + suffix) {
+            try? fileManager.removeItem(atPath: copy + suffix)
+            try fileManager.copyItem(atPath: path + suffix, toPath: copy + suffix)
+        }
+        return copy
+    }
+
+    static func scalar(_ path: String, _ sql: String) throws -> Int64 {
+        let db = try SQLiteDatabase(path: path, readOnly: true)
+        return try db.scalar(sql) ?? -1
+    }
+
+    static let destination = n("+1 212 555 0199")
+    static let numbers = [n("+1 202 555 0101"), n("+1 202 555 0102"), n("+1 202 555 0103")]
+
+    /// An organization with agent a1 holding the three numbers (limit 1,000 each).
+    static func seed(_ store: Store) throws -> Organization {
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+        for number in Self.numbers {
+            try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
+            try org.assign(number, to: "a1", terms: AssignmentTerms(dailyLimit: 1000), actor: admin)
+        }
+        return org
+    }
+
+    @Test func countsOnlyInTheLogSurviveACrash() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(Self.configuration(path))
+        let org = try Self.seed(store)
+        for _ in 0..<300 { _ = try org.authorizeCall(agent: "a1", destination: Self.destination) }
+        try await store.writer.flush()
+
+        // Committed, but only in the log so far.
+        #expect(try Self.scalar(path, "SELECT COUNT(*) FROM counter_log") > 0)
+        #expect(try Self.scalar(path, "SELECT COALESCE(SUM(count), 0) FROM counters") == 0)
+
+        let copy = try Self.crashCopy(of: path)
+        do {
+            let reopened = try Store.open(Self.configuration(copy))
+            let org = try #require(reopened.engine.allOrganizations.first)
+            let counts = try org.assignments(of: "a1").map(\.countToday)
+            #expect(counts.reduce(0, +) == 300)
+            #expect(counts.allSatisfy { $0 == 100 }, "\(counts)")
+            reopened.close()
+        }
+        // The open folded the log.
+        #expect(try Self.scalar(copy, "SELECT COUNT(*) FROM counter_log") == 0)
+        #expect(try Self.scalar(copy, "SELECT SUM(count) FROM counters") == 300)
+
+        // A clean stop folds too.
+        store.close()
+        #expect(try Self.scalar(path, "SELECT COUNT(*) FROM counter_log") == 0)
+        #expect(try Self.scalar(path, "SELECT SUM(count) FROM counters") == 300)
+    }
+
+    @Test func aResetOrADeletionIsNotUndoneByAnOlderLoggedCount() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(Self.configuration(path))
+        defer { store.close() }
+        let org = try Self.seed(store)
+        for _ in 0..<30 { _ = try org.authorizeCall(agent: "a1", destination: Self.destination) }
+        try await store.writer.flush()
+        // Reset the first number (assigned); release and delete the last one; count once more after.
+        try org.resetCounters([Self.numbers[0]], actor: admin)
+        try org.release(Self.numbers[2], actor: admin)
+        try org.deleteNumbers([Self.numbers[2]], actor: admin)
+        _ = try org.authorizeCall(agent: "a1", destination: Self.destination)
+        try await store.writer.flush()
+
+        let copy = try Self.crashCopy(of: path)
+        let reopened = try Store.open(Self.configuration(copy))
+        defer { reopened.close() }
+        let reopenedOrg = try #require(reopened.engine.allOrganizations.first)
+        let counts = Dictionary(
+            uniqueKeysWithValues: try reopenedOrg.assignments(of: "a1").map { ($0.number, $0.countToday) }
+        )
+        let live = Dictionary(uniqueKeysWithValues: try org.assignments(of: "a1").map { ($0.number, $0.countToday) })
+        #expect(counts == live)
+        #expect(counts.count == 2)
+        #expect(counts[Self.numbers[0]].map { $0 <= 1 } == true, "reset to 0, then at most one more call")
+        #expect(counts[Self.numbers[1]].map { $0 >= 10 } == true)
+        let deleted = Int64(Self.numbers[2].digits)
+        #expect(try Self.scalar(copy, "SELECT COUNT(*) FROM counters WHERE e164 = \(deleted)") == 0)
+    }
+
+    @Test func roundsFoldEverythingAndEmptyTheLog() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(Self.configuration(path, foldSeconds: 0.02))
+        defer { store.close() }
+        let org = try Self.seed(store)
+        for i in 0..<600 {
+            _ = try org.authorizeCall(agent: "a1", destination: Self.destination)
+            if i % 50 == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try await store.writer.flush()
+        // The writer folds while idle: the log empties without a stop.
+        var logged: Int64 = -1
+        for _ in 0..<200 {
+            logged = try Self.scalar(path, "SELECT COUNT(*) FROM counter_log")
+            if logged == 0 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(logged == 0)
+        #expect(try Self.scalar(path, "SELECT SUM(count) FROM counters") == 600)
+        #expect(try Self.scalar(path, "SELECT SUM(calls) FROM assignments") == 600)
+    }
+
+    @Test func aDamagedLogRowRefusesToOpenWithTheReason() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        do {
+            let store = try Store.open(Self.configuration(path))
+            _ = try Self.seed(store)
+            store.close()
+        }
+        do {
+            let db = try SQLiteDatabase(path: path)
+            try db.execute("INSERT INTO counter_log (id, entries) VALUES (7, x'0102030405')")
+        }
+        do {
+            let store = try Store.open(Self.configuration(path))
+            store.close()
+            Issue.record("opened a store with a damaged counter log")
+        } catch {
+            #expect("\(error)".contains("counter_log row 7 has 5 bytes"), "\(error)")
+        }
+    }
+}
