@@ -328,32 +328,26 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private func commit(_ batch: [(Int, ChangeRecord)], writeCalls: Bool) throws {
         let s = self.statements!
         try s.begin.run()
-        var counters: [CounterKey: (count: UInt32, calls: Int64)] = [:]
-        // The group's counters, as one log row.
+        // The group's counters, as one log row (a number counted twice in the group is logged twice;
+        // the later entry wins when the log is read back).
+        self.logBytes.removeAll(keepingCapacity: true)
         func flushCounters() throws {
-            guard !counters.isEmpty else { return }
-            self.logBytes.removeAll(keepingCapacity: true)
-            self.logBytes.reserveCapacity(counters.count * Self.logEntryBytes)
-            for (key, value) in counters {
-                Self.appendLogEntry(key, value.count, to: &self.logBytes)
-                self.unfolded[key] = value.count
-                if value.calls > 0 {
-                    self.pendingCalls[NumberKey(organization: key.organization, number: key.number), default: 0] +=
-                        value.calls
-                }
-            }
+            guard !self.logBytes.isEmpty else { return }
             self.lastLogID += 1
             s.insertLog.bind(1, self.lastLogID)
             s.insertLog.bind(2, self.logBytes)
             try s.insertLog.run()
-            counters.removeAll(keepingCapacity: true)
+            self.logBytes.removeAll(keepingCapacity: true)
         }
         for (_, record) in batch {
             if case .counter(let number, let dayKey, let count) = record.event {
                 let key = CounterKey(organization: record.organization, number: number, dayKey: dayKey)
+                Self.appendLogEntry(key, count, to: &self.logBytes)
+                self.unfolded[key] = count
                 // A counted call raises the count; a reset (count 0) is not a call.
-                let calls = (counters[key]?.calls ?? 0) + (count > 0 ? 1 : 0)
-                counters[key] = (count, calls)
+                if count > 0 {
+                    self.pendingCalls[NumberKey(organization: record.organization, number: number), default: 0] += 1
+                }
                 continue
             }
             // Keep the order of everything else relative to counters.
@@ -538,6 +532,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         var organization: OrganizationID
         var number: PhoneNumber
 
+        // One word hashed instead of each field (the writer hashes a key or two per counted call).
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.number.digits ^ UInt64(self.organization.rawValue) << 50)
+        }
+
         static func < (a: NumberKey, b: NumberKey) -> Bool {
             (a.organization.rawValue, a.number.digits) < (b.organization.rawValue, b.number.digits)
         }
@@ -547,6 +546,12 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         var organization: OrganizationID
         var number: PhoneNumber
         var dayKey: Int64
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(
+                self.number.digits ^ UInt64(self.organization.rawValue) << 50 ^ UInt64(bitPattern: self.dayKey) << 17
+            )
+        }
 
         static func < (a: CounterKey, b: CounterKey) -> Bool {
             (a.organization.rawValue, a.number.digits, a.dayKey) < (b.organization.rawValue, b.number.digits, b.dayKey)
