@@ -28,7 +28,7 @@ import Synchronization
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
 /// keeps serving reads.
 public final class ChangeWriter: ChangeSink, @unchecked Sendable {
-    // @unchecked: `database`, `statements`, `usage`, `zones`, `dayNames`, `pendingCalls`, `flushingCalls` and `callsWrittenAt` are
+    // @unchecked: `database`, `statements`, `usage`, `zones`, `dayNames` and the counter log's and calls' state are
     // touched only by the writer thread (after `start`); everything shared is atomic or in a Locked.
     private let queue: ChangeQueue
     private let configuration: StoreConfiguration
@@ -44,8 +44,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// lose that much of this statistic. Daily counters (what limits are checked against) are always
     /// committed with the call (in the counter log).
     private var pendingCalls: [NumberKey: Int64] = [:]
-    /// The deltas of the last interval, being written a slice per group; new ones wait in `pendingCalls`.
-    private var flushingCalls: [NumberKey: Int64] = [:]
+    /// The deltas of the last interval in key order, being written a slice per group (a slice touches
+    /// neighbouring rows: few pages), and how far that got; new ones wait in `pendingCalls`.
+    private var callsRound: [(key: NumberKey, calls: Int64)] = []
+    private var callsWritten = 0
     private var callsWrittenAt: UInt64 = 0
 
     // The counter log (see the type's documentation); writer thread only.
@@ -223,11 +225,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             if batch.isEmpty {
                 if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
-                    self.flushingCalls.merge(self.pendingCalls, uniquingKeysWith: +)
-                    self.pendingCalls.removeAll()
-                    while !self.flushingCalls.isEmpty, !self.failed.load(ordering: .acquiring) {
+                    // Whatever waits, now: the round in progress first, then a round of the rest.
+                    while !self.failed.load(ordering: .acquiring) {
+                        if self.callsWritten == self.callsRound.count {
+                            guard !self.pendingCalls.isEmpty else { break }
+                            self.startCallsRound(now: DispatchTime.now().uptimeNanoseconds)
+                        }
                         do {
-                            try self.commit([], writeCalls: true)
+                            try self.commit([])
                         } catch {
                             try? self.database.execute("ROLLBACK")
                             break
@@ -250,11 +255,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 // before sleeping.
                 self.startCallsFlushIfDue()
                 self.startFoldIfDue()
-                if !self.flushingCalls.isEmpty || self.foldedUpTo < self.folding.count,
+                if self.callsWritten < self.callsRound.count || self.foldedUpTo < self.folding.count,
                     !self.failed.load(ordering: .acquiring)
                 {
                     do {
-                        try self.commit([], writeCalls: !self.flushingCalls.isEmpty)
+                        try self.commit([])
                     } catch {
                         try? self.database.execute("ROLLBACK")
                     }
@@ -283,7 +288,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             do {
                 self.startCallsFlushIfDue()
                 self.startFoldIfDue()
-                try self.commit(batch, writeCalls: !self.flushingCalls.isEmpty)
+                try self.commit(batch)
                 let elapsed = DispatchTime.now().uptimeNanoseconds - started
                 let observer = self.shared.withLock { shared in
                     shared.stats.recordBatch(size: batch.count, nanoseconds: elapsed)
@@ -322,10 +327,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         for callback in ready { callback(failure) }
     }
 
-    /// Applies one group in one transaction.
-    ///
-    /// - Parameter writeCalls: also add the pending calls-since-assigned deltas to their assignments.
-    private func commit(_ batch: [(Int, ChangeRecord)], writeCalls: Bool) throws {
+    /// Applies one group in one transaction, with the next slices of the counter and calls rounds.
+    private func commit(_ batch: [(Int, ChangeRecord)]) throws {
         let s = self.statements!
         try s.begin.run()
         // The group's counters, as one log row (a number counted twice in the group is logged twice;
@@ -357,17 +360,12 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             // An assignment row written or removed from an absolute value absorbs the deltas before it.
             switch record.event {
             case .assigned(let a), .released(let a, _):
-                self.pendingCalls[NumberKey(organization: record.organization, number: a.number)] = nil
-                self.flushingCalls[NumberKey(organization: record.organization, number: a.number)] = nil
+                self.dropCalls(NumberKey(organization: record.organization, number: a.number))
             case .numbersDeleted(let numbers):
-                for n in numbers {
-                    self.pendingCalls[NumberKey(organization: record.organization, number: n.number)] = nil
-                    self.flushingCalls[NumberKey(organization: record.organization, number: n.number)] = nil
-                }
+                for n in numbers { self.dropCalls(NumberKey(organization: record.organization, number: n.number)) }
             case .bulk(let b):
                 for number in b.released.map(\.number) + b.assigned.map(\.number) + b.deleted.map(\.number) {
-                    self.pendingCalls[NumberKey(organization: record.organization, number: number)] = nil
-                    self.flushingCalls[NumberKey(organization: record.organization, number: number)] = nil
+                    self.dropCalls(NumberKey(organization: record.organization, number: number))
                 }
             default:
                 break
@@ -375,32 +373,53 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             try self.apply(record, s)
         }
         try flushCounters()
-        try self.foldSlice(s)
-        // At most a slice of the deltas per group, so that writing them never stalls a group for long.
-        var written: [(key: NumberKey, value: Int64)] = []
-        if writeCalls, !self.flushingCalls.isEmpty {
-            written = self.flushingCalls.prefix(Self.callsPerGroup).sorted(by: { $0.key < $1.key })
-            for (key, calls) in written {
-                s.addCalls.bind(1, calls)
-                s.addCalls.bind(2, Int64(key.organization.rawValue))
-                s.addCalls.bind(3, Int64(key.number.digits))
-                try s.addCalls.run()
-            }
+        // At most a slice of each round per group, so that writing them never stalls a group for long.
+        let foldEnd = try self.foldSlice(s)
+        let callsEnd = min(self.callsRound.count, self.callsWritten + Self.callsPerGroup)
+        for i in self.callsWritten..<callsEnd where self.callsRound[i].calls != 0 {
+            s.addCalls.bind(1, self.callsRound[i].calls)
+            s.addCalls.bind(2, Int64(self.callsRound[i].key.organization.rawValue))
+            s.addCalls.bind(3, Int64(self.callsRound[i].key.number.digits))
+            try s.addCalls.run()
         }
         try s.commit.run()
-        // Only once the transaction holding them is committed are the deltas written.
-        for (key, _) in written { self.flushingCalls[key] = nil }
+        // Only once the transaction holding them is committed are the slices written.
+        self.foldedUpTo = foldEnd
+        self.callsWritten = callsEnd
+    }
+
+    /// Forgets the calls not yet written for a number whose assignment row is written (or removed)
+    /// from an absolute value: that value includes them.
+    private func dropCalls(_ key: NumberKey) {
+        self.pendingCalls[key] = nil
+        // The round is in key order: find the key by bisection among the entries not yet written.
+        var low = self.callsWritten
+        var high = self.callsRound.count
+        while low < high {
+            let middle = (low + high) / 2
+            if self.callsRound[middle].key < key { low = middle + 1 } else { high = middle }
+        }
+        if low < self.callsRound.count, self.callsRound[low].key == key { self.callsRound[low].calls = 0 }
     }
 
     /// Every `counterFoldSeconds` (or when many numbers wait), the deltas gathered so far start being
     /// written; deltas counted meanwhile wait for the next round, so a busy writer writes each number's
     /// delta once per round instead of every group.
     private func startCallsFlushIfDue() {
-        guard self.flushingCalls.isEmpty, !self.pendingCalls.isEmpty else { return }
+        guard self.callsWritten == self.callsRound.count, !self.pendingCalls.isEmpty else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         let interval = UInt64(max(0, self.configuration.counterFoldSeconds) * 1e9)
         guard now &- self.callsWrittenAt >= interval || self.pendingCalls.count >= Self.foldEarlyCount else { return }
-        swap(&self.flushingCalls, &self.pendingCalls)
+        self.startCallsRound(now: now)
+    }
+
+    private func startCallsRound(now: UInt64) {
+        self.callsRound.removeAll(keepingCapacity: true)
+        self.callsRound.reserveCapacity(self.pendingCalls.count)
+        for (key, calls) in self.pendingCalls { self.callsRound.append((key, calls)) }
+        self.callsRound.sort { $0.key < $1.key }
+        self.callsWritten = 0
+        self.pendingCalls.removeAll(keepingCapacity: true)
         self.callsWrittenAt = now
     }
 
@@ -430,15 +449,17 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// Writes the next slice of the round; with the last one, deletes the log rows the round covers.
     /// A counter logged after the round started may be overwritten here with its older count: it is
     /// in a later log row and the next round, which write the newer one.
-    private func foldSlice(_ s: WriterStatements) throws {
-        guard self.foldedUpTo < self.folding.count else { return }
+    ///
+    /// - Returns: where the round stands once this transaction commits.
+    private func foldSlice(_ s: WriterStatements) throws -> Int {
+        guard self.foldedUpTo < self.folding.count else { return self.foldedUpTo }
         let end = min(self.folding.count, self.foldedUpTo + Self.foldPerGroup)
         for i in self.foldedUpTo..<end { try self.writeCounter(self.folding[i].key, self.folding[i].count, s) }
-        self.foldedUpTo = end
         if end == self.folding.count {
             s.deleteLog.bind(1, self.foldingThrough)
             try s.deleteLog.run()
         }
+        return end
     }
 
     /// Writes every logged counter to `counters` and empties the log, in the open transaction.

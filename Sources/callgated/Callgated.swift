@@ -93,6 +93,14 @@ struct Callgated: AsyncParsableCommand {
     )
     var usageSnapshotSeconds = 15
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between writes of the counter log into the counters table, and of calls-since-assigned (what a crash can lose of that statistic); counted calls are committed with every call either way.",
+            valueName: "seconds"
+        )
+    )
+    var counterFoldSeconds = 5.0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = Logger.Level.info
 
@@ -133,14 +141,18 @@ struct Callgated: AsyncParsableCommand {
         guard (1...3600).contains(self.usageSnapshotSeconds) else {
             throw ValidationError("--usage-snapshot-seconds must be 1 to 3600")
         }
+        guard (0.01...3600).contains(self.counterFoldSeconds) else {
+            throw ValidationError("--counter-fold-seconds must be 0.01 to 3600")
+        }
         let (store, firstStart) = try await directory.open(
             durability: self.durability,
             synchronous: self.synchronous,
             organizationName: self.organizationName,
             timeZone: self.timeZone
-        ) { [usageRetentionDays, usageSnapshotSeconds] configuration in
+        ) { [usageRetentionDays, usageSnapshotSeconds, counterFoldSeconds] configuration in
             configuration.usageRetentionDays = usageRetentionDays
             configuration.usageSnapshotSeconds = Double(usageSnapshotSeconds)
+            configuration.counterFoldSeconds = counterFoldSeconds
         }
         let report = store.loadReport
         logger.notice(

@@ -133,6 +133,52 @@ import Testing
         #expect(try Self.scalar(path, "SELECT SUM(calls) FROM assignments") == 600)
     }
 
+    /// Rounds run all the time (every 1 ms) while numbers move between agents: each holding period's
+    /// calls-since-assigned are exactly the calls made in it, whether its deltas were pending, in a
+    /// round being written, or written when the move came.
+    @Test func callsSinceAssignedStayExactWhileRoundsRun() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(Self.configuration(path, foldSeconds: 0.001))
+        let org = try Self.seed(store)
+        try org.upsertAgent(AgentInput(id: "a2"), actor: admin)
+        var holder = ["a1", "a1", "a1"]
+        var made: [[(agent: String, calls: UInt64)]] = Self.numbers.map { _ in [("a1", 0)] }
+        var random = SystemRandomNumberGenerator()
+        for step in 0..<400 {
+            let i = Int.random(in: 0..<3, using: &random)
+            if step % 7 == 6 {
+                // Move number i to the other agent.
+                let next = holder[i] == "a1" ? "a2" : "a1"
+                try org.release(Self.numbers[i], actor: admin)
+                try org.assign(Self.numbers[i], to: next, terms: AssignmentTerms(dailyLimit: 1000), actor: admin)
+                holder[i] = next
+                made[i].append((next, 0))
+            } else {
+                let decision = try org.authorizeCall(agent: holder[i], destination: Self.destination)
+                let caller = try #require(decision.callerID)
+                let index = try #require(Self.numbers.firstIndex(of: caller))
+                made[index][made[index].count - 1].calls += 1
+            }
+            if step % 25 == 0 { try await store.writer.flush() }
+        }
+        try await store.writer.flush()
+        store.close()
+
+        let reopened = try Store.open(Self.configuration(path))
+        defer { reopened.close() }
+        let reopenedOrg = try #require(reopened.engine.allOrganizations.first)
+        for (i, number) in Self.numbers.enumerated() {
+            let periods = try reopened.history.timeline(reopenedOrg.id, number: number)
+            let closed = periods.filter { $0.to != nil }.map { ($0.agent, $0.calls) }
+            let expectedClosed = made[i].dropLast()
+            #expect(closed.map(\.0) == expectedClosed.map(\.agent), "number \(i)")
+            #expect(closed.map(\.1) == expectedClosed.map(\.calls), "number \(i)")
+            let current = try reopenedOrg.assignments(of: holder[i]).first { $0.number == number }
+            #expect(current?.callsSinceAssigned == made[i].last?.calls, "number \(i)")
+        }
+    }
+
     @Test func aDamagedLogRowRefusesToOpenWithTheReason() async throws {
         let (path, cleanup) = temporaryDatabase()
         defer { cleanup() }
