@@ -7,7 +7,8 @@
 #   Benchmarks/compare/run.sh [--quick] [--only echo,commit,async,redis,postgres] [--no-build]
 #
 # Environment: SCRATCH (swift build scratch path, default .build-compare, relative to the repo root),
-# DURATION / WARMUP (seconds; default 10 / 2, --quick 3 / 1).
+# DURATION / WARMUP (seconds; default 10 / 2, --quick 3 / 1), ROUNDS (default 1: how many times the
+# whole sequence runs; the table then shows medians and each round's ratio).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +29,9 @@ while [ $# -gt 0 ]; do
 done
 if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-3}; WARMUP=${WARMUP:-1}; else DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; fi
 SCRATCH=${SCRATCH:-.build-compare}
+ROUNDS=${ROUNDS:-1}
+case "$ROUNDS" in '' | *[!0-9]* | 0) echo "run.sh: ROUNDS must be a positive integer" >&2; exit 2 ;; esac
+ROUND=1
 case "$SCRATCH" in /*) ;; *) SCRATCH="$ROOT/$SCRATCH" ;; esac
 wants() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
@@ -124,7 +128,7 @@ wait_port() { # port pid what
 }
 
 # result SYSTEM CONNECTIONS DEPTH THROUGHPUT P50_US P99_US ERRORS NOTE
-result() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$RESULTS"; }
+result() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$@" >> "$RESULTS"; }
 
 # ---------------------------------------------------------------------------------------------------
 # Callgate and the floor, both driven by `callgate load`.
@@ -150,7 +154,7 @@ callgate_load() {
     shift 3
     for shape in "${SHAPES[@]}"; do
         read -r c d <<<"$shape"
-        out="$RAW/$file-${c}x$d.json"
+        out="$RR/$file-${c}x$d.json"
         log "$name: $c connections × depth $d, ${DURATION}s (+${WARMUP}s warm-up)"
         "$CALLGATE" load --host 127.0.0.1 --port "$port" "$@" --connections "$c" --depth "$d" \
             --duration "$DURATION" --warmup "$WARMUP" --agent-count "$AGENTS" --json --quiet \
@@ -166,19 +170,23 @@ callgate_load() {
     done
 }
 
+# One round: every system in turn, each started, measured at every shape and stopped. With ROUNDS > 1
+# the rounds repeat the whole sequence, so each system is measured at several moments of the machine's
+# load, and the table reports medians (the ratio: the median of each round's own ratio).
+measure_round() {
 if wants echo; then
-    gcc -O2 -o "$RAW/echo" "$HERE/echo.c" || die "gcc echo.c failed"
+    gcc -O2 -o "$RR/echo" "$HERE/echo.c" || die "gcc echo.c failed"
     port=$(free_port)
-    "$RAW/echo" "$port" 2>"$RAW/echo.log" &
+    "$RR/echo" "$port" 2>"$RR/echo.log" &
     pid=$!; PIDS+=("$pid")
     wait_port "$port" "$pid" echo
     callgate_load "floor: C echo, callgate load" echo-callgate-load "$port" --key unused
-    gcc -O2 -o "$RAW/echo-load" "$HERE/echo-load.c" || die "gcc echo-load.c failed"
+    gcc -O2 -o "$RR/echo-load" "$HERE/echo-load.c" || die "gcc echo-load.c failed"
     for shape in "${SHAPES[@]}"; do
         read -r c d <<<"$shape"
-        out="$RAW/echo-load-${c}x$d.txt"
+        out="$RR/echo-load-${c}x$d.txt"
         log "floor, C client: $c connections × depth $d, ${DURATION}s (+${WARMUP}s warm-up)"
-        "$RAW/echo-load" "$port" "$c" "$d" "$DURATION" "$WARMUP" >"$out" 2>&1 || die "echo-load failed (see $out)"
+        "$RR/echo-load" "$port" "$c" "$d" "$DURATION" "$WARMUP" >"$out" 2>&1 || die "echo-load failed (see $out)"
         kv() { tr ' ' '\n' <"$out" | sed -n "s/^$1=//p"; }
         result "floor: C echo, C client" "$c" "$d" "$(kv throughput)" "$(kv p50_us)" "$(kv p99_us)" 0 "echo-load.c"
     done
@@ -186,13 +194,13 @@ if wants echo; then
 fi
 
 if wants commit || wants async; then
-    dir="$DATA/callgate"
+    dir="$DATA/r$ROUND/callgate"
     seeded=0
     for durability in commit async; do
         wants "$durability" || continue
         port=$(free_port)
         "$BIN/callgated" --data-dir "$dir" --port "$port" --metrics-port off --durability "$durability" \
-            >"$RAW/callgated-$durability.log" 2>&1 &
+            >"$RR/callgated-$durability.log" 2>&1 &
         pid=$!; PIDS+=("$pid")
         wait_port "$port" "$pid" callgated
         if [ "$seeded" = 0 ]; then
@@ -200,8 +208,8 @@ if wants commit || wants async; then
             "$CALLGATE" load --host 127.0.0.1 --port "$port" --key-file "$dir/admin.key" \
                 --seed "agents=$AGENTS,numbers-per-agent=$PER_AGENT,limit=$LIMIT,countries=US+CA+GB" \
                 --connections 1 --depth 1 --duration 0.5 --warmup 0 --json --quiet \
-                >"$RAW/callgate-seed.json" 2>"$RAW/callgate-seed.err" || die "callgate seeding failed"
-            log "callgate: $(jq -r '.seed | "\(.agents) agents, \(.numbersAdded + .numbersExisting) numbers, \(.assigned + .alreadyAssigned) assignments in \(.seconds) s"' "$RAW/callgate-seed.json")"
+                >"$RR/callgate-seed.json" 2>"$RR/callgate-seed.err" || die "callgate seeding failed"
+            log "callgate: $(jq -r '.seed | "\(.agents) agents, \(.numbersAdded + .numbersExisting) numbers, \(.assigned + .alreadyAssigned) assignments in \(.seconds) s"' "$RR/callgate-seed.json")"
             seeded=1
         fi
         callgate_load "Callgate $durability" "callgate-$durability" "$port" --key-file "$dir/admin.key"
@@ -212,11 +220,11 @@ fi
 # ---------------------------------------------------------------------------------------------------
 # Redis 7 + Lua, AOF on with appendfsync everysec.
 if wants redis; then
-    dir="$DATA/redis"
+    dir="$DATA/r$ROUND/redis"
     mkdir -p "$dir"
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync everysec \
-        --save "" --daemonize no --protected-mode yes --logfile "$RAW/redis.log" &
+        --save "" --daemonize no --protected-mode yes --logfile "$RR/redis.log" &
     pid=$!; PIDS+=("$pid")
     wait_port "$port" "$pid" redis-server
     rcli() { redis-cli -h 127.0.0.1 -p "$port" "$@"; }
@@ -236,13 +244,13 @@ if wants redis; then
                 }
                 printf "%s", list
             }
-        }' | rcli --pipe >"$RAW/redis-seed.log" 2>&1 || die "redis seeding failed (see $RAW/redis-seed.log)"
+        }' | rcli --pipe >"$RR/redis-seed.log" 2>&1 || die "redis seeding failed (see $RR/redis-seed.log)"
     sha=$(rcli SCRIPT LOAD "$(cat "$HERE/authorize.lua")")
     check=$(rcli EVALSHA "$sha" 1 a:000000000000 US | tr '\n' ' ')
     log "redis: keys $(rcli DBSIZE), script $sha, one call answers: $check"
     for shape in "${SHAPES[@]}"; do
         read -r c d <<<"$shape"
-        base="$RAW/redis-${c}x$d"
+        base="$RR/redis-${c}x$d"
         # A short probe (also the warm-up) sizes the request count to about DURATION seconds.
         probe=$((c * d * 50)); [ "$probe" -lt 10000 ] && probe=10000
         redis-benchmark -h 127.0.0.1 -p "$port" -c "$c" -P "$d" -n "$probe" -r "$AGENTS" --csv --precision 3 \
@@ -279,19 +287,19 @@ if wants postgres; then
         PGUSER_OS=$(id -un)
         as_pg() { "$@"; }
     fi
-    dir="$DATA/postgres"
+    dir="$DATA/r$ROUND/postgres"
     mkdir -p "$dir"
     chown "$PGUSER_OS" "$dir"
     port=$(free_port)
-    as_pg "$PGBIN/initdb" -D "$dir/cluster" -U cgbench --auth=trust -E UTF8 --no-locale >"$RAW/initdb.log" 2>&1 \
-        || die "initdb failed (see $RAW/initdb.log)"
+    as_pg "$PGBIN/initdb" -D "$dir/cluster" -U cgbench --auth=trust -E UTF8 --no-locale >"$RR/initdb.log" 2>&1 \
+        || die "initdb failed (see $RR/initdb.log)"
     PG_STARTED="$dir/cluster"
     as_pg "$PGBIN/pg_ctl" -D "$dir/cluster" -l "$dir/postgres.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=120" start >"$RAW/pg_ctl.log" 2>&1 \
-        || die "postgres did not start (see $RAW/pg_ctl.log)"
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=120" start >"$RR/pg_ctl.log" 2>&1 \
+        || die "postgres did not start (see $RR/pg_ctl.log)"
     psqlc() { psql -h 127.0.0.1 -p "$port" -U cgbench -d postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
     log "postgres: seeding $AGENTS agents × $PER_AGENT numbers"
-    psqlc >"$RAW/postgres-seed.log" 2>&1 <<SQL || die "postgres seeding failed (see $RAW/postgres-seed.log)"
+    psqlc >"$RR/postgres-seed.log" 2>&1 <<SQL || die "postgres seeding failed (see $RR/postgres-seed.log)"
 CREATE TABLE numbers (
     id          serial PRIMARY KEY,
     agent       integer NOT NULL,
@@ -314,7 +322,7 @@ SQL
     for sc in on off; do
     for shape in "${SHAPES[@]}"; do
         read -r c d <<<"$shape"
-        base="$RAW/postgres-sync-$sc-${c}clients"
+        base="$RR/postgres-sync-$sc-${c}clients"
         j=$((c < 2 ? c : 2))
         [ "$(PGOPTIONS="-c synchronous_commit=$sc" psqlc -c 'SHOW synchronous_commit')" = "$sc" ] \
             || die "PGOPTIONS did not set synchronous_commit"
@@ -338,32 +346,70 @@ SQL
     stop_started
 fi
 
+}
+
+for ROUND in $(seq 1 "$ROUNDS"); do
+    RR="$RAW/round-$ROUND"
+    mkdir -p "$RR" "$DATA/r$ROUND"
+    [ "$ROUNDS" = 1 ] || log "round $ROUND of $ROUNDS"
+    measure_round
+    rm -rf "${DATA:?}/r$ROUND"
+done
+
 # ---------------------------------------------------------------------------------------------------
 # The table: one row per system and shape; the ratio is Callgate (commit)'s throughput over the row's.
 {
     echo "# Callgate side by side"
     echo
     echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -sr), $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg);"
-    echo "${DURATION} s per measurement; agents $AGENTS × $PER_AGENT numbers, countries US CA GB, limit $LIMIT/day."
+    echo "${DURATION} s per measurement$([ "$ROUNDS" = 1 ] || echo ", $ROUNDS rounds (each system measured once per round, in turn): medians over the rounds"); agents $AGENTS × $PER_AGENT numbers, countries US CA GB, limit $LIMIT/day."
     echo "Raw outputs: \`$RAW\`. Caveats: Benchmarks/compare/README.md."
     echo
-    echo "| system | shape | throughput (req/s) | p50 | p99 | errors | Callgate commit ÷ this |"
-    echo "| --- | --- | ---: | ---: | ---: | --- | ---: |"
-    awk -F'\t' '
+    if [ "$ROUNDS" = 1 ]; then
+        echo "| system | shape | throughput (req/s) | p50 | p99 | errors | Callgate commit ÷ this |"
+        echo "| --- | --- | ---: | ---: | ---: | --- | ---: |"
+    else
+        echo "| system | shape | throughput (req/s) | p50 | p99 | errors | Callgate commit ÷ this | ÷ per round |"
+        echo "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |"
+    fi
+    awk -F'\t' -v rounds="$ROUNDS" '
         function group(n,   s) { n = sprintf("%d", n + 0.5); s = ""
                                   while (length(n) > 3) { s = "," substr(n, length(n) - 2) s; n = substr(n, 1, length(n) - 3) }
                                   return n s }
         function us(x) { return x >= 1000 ? sprintf("%.2f ms", x / 1000) : sprintf("%.0f µs", x) }
         function shape(c, d) { return d == 1 ? c " conn × 1" : c " conn × " d " pipelined" }
-        { sys[NR] = $1; c[NR] = $2; d[NR] = $3; tp[NR] = $4; p50[NR] = $5; p99[NR] = $6; err[NR] = $7
-          if ($1 == "Callgate commit") { ref[$2] = $4 } }
+        # The median of the space-separated numbers in list.
+        function median(list,   v, n, i, j, t) {
+            n = split(list, v, " ")
+            for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+            return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        # Columns: round, system, connections, depth, throughput, p50, p99, errors, note.
+        { r[NR] = $1; sys[NR] = $2; c[NR] = $3; d[NR] = $4; tp[NR] = $5; p50[NR] = $6; p99[NR] = $7; err[NR] = $8
+          if ($2 == "Callgate commit") ref[$1, $3] = $5 }
         END {
-            for (s = 1; s <= 2; s++) for (i = 1; i <= NR; i++) {
+            # One line per system and shape, in the order of the first round.
+            for (i = 1; i <= NR; i++) {
+                k = sys[i] SUBSEP c[i] SUBSEP d[i]
+                if (!(k in first)) { first[k] = i; order[++keys] = k }
+                tps[k] = tps[k] " " tp[i]; p50s[k] = p50s[k] " " p50[i]; p99s[k] = p99s[k] " " p99[i]
+                if (err[i] != "0") { if (k in errs) errs[k] = errs[k] "; " err[i]; else errs[k] = err[i] }
+                if (((r[i], c[i]) in ref) && tp[i] > 0) {
+                    q = ref[r[i], c[i]] / tp[i]
+                    ratios[k] = ratios[k] " " q
+                    if (k in shown) shown[k] = shown[k] ", " sprintf("%.2f×", q); else shown[k] = sprintf("%.2f×", q)
+                }
+            }
+            for (s = 1; s <= 2; s++) for (o = 1; o <= keys; o++) {
+                k = order[o]; i = first[k]
                 if ((s == 1) != (c[i] > 1)) continue
                 label = shape(c[i], d[i])
                 if (sys[i] ~ /^PostgreSQL/ && c[i] > 1) label = c[i] " clients × 1 (no pipelining in pgbench)"
-                ratio = (c[i] in ref && tp[i] > 0) ? sprintf("%.2f×", ref[c[i]] / tp[i]) : "–"
-                printf "| %s | %s | %s | %s | %s | %s | %s |\n", sys[i], label, group(tp[i]), us(p50[i]), us(p99[i]), err[i], ratio
+                ratio = (k in ratios) ? sprintf("%.2f×", median(ratios[k])) : "–"
+                line = sprintf("| %s | %s | %s | %s | %s | %s | %s |", sys[i], label, group(median(tps[k])),
+                               us(median(p50s[k])), us(median(p99s[k])), (k in errs) ? errs[k] : "0", ratio)
+                if (rounds > 1) line = line " " ((k in shown) ? shown[k] : "–") " |"
+                print line
             }
         }' "$RESULTS"
 } > "$RAW/results.md"
