@@ -212,6 +212,12 @@ if wants commit || wants async; then
             log "callgate: $(jq -r '.seed | "\(.agents) agents, \(.numbersAdded + .numbersExisting) numbers, \(.assigned + .alreadyAssigned) assignments in \(.seconds) s"' "$RR/callgate-seed.json")"
             seeded=1
         fi
+        # Not measured: the seed leaves a large WAL that the checkpointer copies during the first
+        # seconds of load (a run right after seeding measured a third of the settled rate), and each
+        # server start opens a cold page cache. Redis gets its probe run, PostgreSQL its warm-up run.
+        "$CALLGATE" load --host 127.0.0.1 --port "$port" --key-file "$dir/admin.key" --agent-count "$AGENTS" \
+            --connections 50 --depth 16 --duration 3 --warmup 0 --json --quiet \
+            >"$RR/callgate-settle-$durability.json" 2>&1 || die "callgate settle run failed"
         callgate_load "Callgate $durability" "callgate-$durability" "$port" --key-file "$dir/admin.key"
         stop_started
     done
