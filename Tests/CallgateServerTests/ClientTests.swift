@@ -254,7 +254,8 @@ private func authorize(agent: String) -> Wire.AuthorizeCallRequest {
             _ = try await client.authorizeCall(authorize(agent: "silent"), timeout: .milliseconds(100))
         }
         #expect(silent?.kind == .timeout)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Timed out, not answered late: the fake never answers "silent". Loose for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(30))
         // The late answer (after 300 ms) arrives after its request timed out, and is dropped.
         let late = await failure {
             _ = try await client.send(.authorizeCall(authorize(agent: "late")), timeout: .milliseconds(50))

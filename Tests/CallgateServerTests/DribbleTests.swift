@@ -1,4 +1,5 @@
 import CallgateClient
+import CallgateServer
 import CallgateWire
 import Foundation
 import Testing
@@ -7,7 +8,10 @@ import Testing
 /// nothing is decoded early) and does not hold up anyone else.
 @Suite("Byte dribbling") struct DribbleTests {
     @Test(.timeLimit(.minutes(1))) func framesSentOneByteAtATimeAreAnswered() async throws {
-        try await withTestServer { server in
+        // The hello alone is ~80 sleeps of 2 ms; on a loaded machine they can add up to more than
+        // the default 10-s hello timeout, which is not what this test is about.
+        let configure: (inout ServerConfiguration) -> Void = { $0.helloTimeout = .seconds(50) }
+        try await withTestServer(configure: configure) { server in
             let admin = try await server.connect()
             defer { Task { await admin.close() } }
             _ = try await admin.addNumber(Wire.AddNumberRequest(number: "+14155550100", provider: "telnyx"))
