@@ -60,6 +60,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private var foldingThrough: Int64 = 0
     private var lastLogID: Int64 = 0
     private var foldStartedAt: UInt64 = 0
+    /// Nanoseconds between rounds (`counterFoldSeconds`).
+    private let roundInterval: UInt64
     private var logBytes: [UInt8] = []
     /// Rows of each round (counters, calls) written per group: as many as the group has changes,
     /// between 64 and 1,024, and 128 while idle. A row costs about as much as a change (~10 µs on a
@@ -90,6 +92,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.database = database
         self.configuration = configuration
         self.queue = ChangeQueue(capacity: configuration.queueCapacity)
+        self.roundInterval = UInt64(max(0, configuration.counterFoldSeconds) * 1e9)
         self.statements = try WriterStatements(database)
         self.usage = try UsageWriter(database)
     }
@@ -256,8 +259,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 }
                 // Idle: write calls-since-assigned deltas and fold counters that are due (in slices)
                 // before sleeping.
-                self.startCallsFlushIfDue()
-                self.startFoldIfDue()
+                self.startRoundsIfDue()
                 if self.callsWritten < self.callsRound.count || self.foldedUpTo < self.folding.count,
                     !self.failed.load(ordering: .acquiring)
                 {
@@ -289,8 +291,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             let started = DispatchTime.now().uptimeNanoseconds
             do {
-                self.startCallsFlushIfDue()
-                self.startFoldIfDue()
+                self.startRoundsIfDue()
                 try self.commit(batch)
                 let elapsed = DispatchTime.now().uptimeNanoseconds - started
                 let observer = self.shared.withLock { shared in
@@ -406,15 +407,23 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         if low < self.callsRound.count, self.callsRound[low].key == key { self.callsRound[low].calls = 0 }
     }
 
-    /// Every `counterFoldSeconds` (or when many numbers wait), the deltas gathered so far start being
-    /// written; deltas counted meanwhile wait for the next round, so a busy writer writes each number's
-    /// delta once per round instead of every group.
-    private func startCallsFlushIfDue() {
-        guard self.callsWritten == self.callsRound.count, !self.pendingCalls.isEmpty else { return }
+    /// Every `counterFoldSeconds` (or once many wait), the counters logged and the calls-since-assigned
+    /// deltas counted so far each become a round to write, once the previous round of its kind is
+    /// written; what comes meanwhile waits for the next round, so a busy writer writes each number once
+    /// per round instead of every group.
+    private func startRoundsIfDue() {
+        let countersWait = self.foldedUpTo == self.folding.count && !self.unfolded.isEmpty
+        let callsWait = self.callsWritten == self.callsRound.count && !self.pendingCalls.isEmpty
+        guard countersWait || callsWait else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        let interval = UInt64(max(0, self.configuration.counterFoldSeconds) * 1e9)
-        guard now &- self.callsWrittenAt >= interval || self.pendingCalls.count >= Self.foldEarlyCount else { return }
-        self.startCallsRound(now: now)
+        if countersWait, now &- self.foldStartedAt >= self.roundInterval || self.unfolded.count >= Self.foldEarlyCount {
+            self.startFoldRound(now: now)
+        }
+        if callsWait,
+            now &- self.callsWrittenAt >= self.roundInterval || self.pendingCalls.count >= Self.foldEarlyCount
+        {
+            self.startCallsRound(now: now)
+        }
     }
 
     private func startCallsRound(now: UInt64) {
@@ -429,13 +438,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     // MARK: - The counter log
 
-    /// Every `counterFoldSeconds` (or once many counters wait), the counters logged so far become a
-    /// round to fold; counters logged meanwhile wait for the next round.
-    private func startFoldIfDue() {
-        guard self.foldedUpTo == self.folding.count, !self.unfolded.isEmpty else { return }
-        let now = DispatchTime.now().uptimeNanoseconds
-        let interval = UInt64(max(0, self.configuration.counterFoldSeconds) * 1e9)
-        guard now &- self.foldStartedAt >= interval || self.unfolded.count >= Self.foldEarlyCount else { return }
+    private func startFoldRound(now: UInt64) {
         self.folding.removeAll(keepingCapacity: true)
         self.folding.reserveCapacity(self.unfolded.count)
         for (key, count) in self.unfolded { self.folding.append((key, count)) }

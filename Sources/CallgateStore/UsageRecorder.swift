@@ -99,9 +99,7 @@ public final class UsageRecorder: Sendable {
         self.takes.wait()
         defer { self.takes.signal() }
         var written = 0
-        if foldingCounters, let any = self.engine.allOrganizations.first {
-            try self.commit(any.id, .countersVisible, actor: nil)
-        }
+        if foldingCounters { try self.makeCountersVisible() }
         for org in self.engine.allOrganizations {
             let parts = org.takeUsage().parts
             var start = 0
@@ -143,7 +141,7 @@ public final class UsageRecorder: Sendable {
         defer { self.prunes.signal() }
         var done: [OrganizationID: RetentionPrune.Summary] = [:]
         // Counted below from the `counters` table: every counter logged so far in it first.
-        if let any = self.engine.allOrganizations.first { try self.commit(any.id, .countersVisible, actor: nil) }
+        try self.makeCountersVisible()
         for org in self.engine.allOrganizations {
             guard let today = LocalDate(org.day.localDate(of: org.today)) else { continue }
             let before = today.adding(days: -(self.retentionDays - 1)).description
@@ -174,6 +172,13 @@ public final class UsageRecorder: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Writes every counter logged so far into the `counters` table, which reports and retention read
+    /// (``ChangeEvent/countersVisible``; the record's organization does not matter).
+    private func makeCountersVisible() throws(CallgateError) {
+        guard let any = self.engine.allOrganizations.first else { return }
+        try self.commit(any.id, .countersVisible, actor: nil)
+    }
 
     /// Records one change and waits for its commit.
     private func commit(_ organization: OrganizationID, _ event: ChangeEvent, actor: Actor?) throws(CallgateError) {
