@@ -58,7 +58,11 @@ final class AgentStorage: ManagedBuffer<AgentHeader, pthread_mutex_t> {
 
     static func make(_ record: AgentRecord) -> AgentStorage {
         let buffer = Self.create(minimumCapacity: 1) { _ in
-            AgentHeader(id: record.id, state: AgentState(record: record))
+            var state = AgentState(record: record)
+            // Room for the tallies of its first decisions (denials before any assignment), so that
+            // counting them does not allocate on the hot path.
+            state.usage.reserve(holdings: 0)
+            return AgentHeader(id: record.id, state: state)
         }
         let storage = unsafeDowncast(buffer, to: AgentStorage.self)
         storage.withUnsafeMutablePointerToElements(PthreadMutex.initialize)

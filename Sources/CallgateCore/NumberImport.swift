@@ -111,8 +111,6 @@ public enum SyncAssignment: Sendable, Hashable {
 public struct ImportFile: Sendable, Hashable {
     public var format: ImportFormat
     public var rows: [ImportRow]
-    /// Whether the file has an `assigned_to` column (sync files only).
-    public var hasAssignments = false
 
     /// The most data rows in one import.
     public static let maximumRows = 200_000
@@ -174,9 +172,7 @@ public struct ImportFile: Sendable, Hashable {
             }
             rows.append(row)
         }
-        var file = ImportFile(format: format, rows: rows)
-        file.hasAssignments = layout.columns?.contains(.assignedTo) ?? false
-        return file
+        return ImportFile(format: format, rows: rows)
     }
 }
 

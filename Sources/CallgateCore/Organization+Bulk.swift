@@ -27,12 +27,6 @@ public struct BulkChange: Sendable {
     public var notes: [(String, String)] = []
 
     public init(kind: Kind) { self.kind = kind }
-
-    /// Whether the change changes anything.
-    public var isEmpty: Bool {
-        self.released.isEmpty && self.updated.isEmpty && self.added.isEmpty && self.deleted.isEmpty
-            && self.assigned.isEmpty
-    }
 }
 
 /// What a bulk operation did to one number.
@@ -240,8 +234,17 @@ extension Organization {
         guard numbers.isEmpty != agents.isEmpty else {
             throw CallgateError(.invalidArgument, "give either numbers or agents to release")
         }
-        guard numbers.count <= Self.maximumBulkNumbers, agents.count <= Self.maximumBulkAgents else {
-            throw CallgateError(.invalidArgument, "too many numbers or agents in one bulk release")
+        guard numbers.count <= Self.maximumBulkNumbers else {
+            throw CallgateError(
+                .invalidArgument,
+                "at most \(Self.maximumBulkNumbers) numbers per bulk release, got \(numbers.count)"
+            )
+        }
+        guard agents.count <= Self.maximumBulkAgents else {
+            throw CallgateError(
+                .invalidArgument,
+                "at most \(Self.maximumBulkAgents) agents per bulk release, got \(agents.count)"
+            )
         }
         let now = self.clock.now()
         let day = self.day.window(containing: now)

@@ -31,9 +31,12 @@ extension Dispatcher {
         if let agent, org.agent(agent) == nil {
             throw CallgateError(.notFound, "no agent '\(agent.prefix(100))' in this organization")
         }
-        if let today = LocalDate(org.day.localDate(of: org.today)), query.to >= today.adding(days: -1) {
-            // A store that cannot write answers from what it has: the tallies stay counted in memory.
-            _ = try? self.store.usage.takeNow(foldingCounters: true)
+        // Once per report (its first page), for this organization only. A store that cannot write
+        // answers from what it has: the tallies stay counted in memory.
+        if r.cursor.isEmpty, let today = LocalDate(org.day.localDate(of: org.today)),
+            query.to >= today.adding(days: -1)
+        {
+            _ = try? self.store.usage.takeNow(foldingCounters: true, of: org.id)
         }
         let report = try self.store.usage.report(
             org.id,

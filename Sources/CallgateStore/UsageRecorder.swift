@@ -89,18 +89,23 @@ public final class UsageRecorder: Sendable {
 
     /// Writes every tally counted so far and waits until it is committed.
     ///
-    /// - Parameter foldingCounters: also make every daily counter counted so far visible in the
-    ///   `counters` table (``ChangeEvent/countersVisible``), as a report covering today needs.
+    /// - Parameters:
+    ///   - foldingCounters: also make every daily counter counted so far visible in the `counters`
+    ///     table (``ChangeEvent/countersVisible``), as a report covering today needs.
+    ///   - organization: only this organization's tallies (a report); `nil` for all.
     /// - Returns: how many records were written.
     /// - Throws: ``CallgateError`` from the writer (`unavailable`, `resourceExhausted`): what was not
     ///   committed stays counted in the engine.
     @discardableResult
-    public func takeNow(foldingCounters: Bool = false) throws(CallgateError) -> Int {
+    public func takeNow(
+        foldingCounters: Bool = false,
+        of organization: OrganizationID? = nil
+    ) throws(CallgateError) -> Int {
         self.takes.wait()
         defer { self.takes.signal() }
         var written = 0
         if foldingCounters { try self.makeCountersVisible() }
-        for org in self.engine.allOrganizations {
+        for org in self.engine.allOrganizations where organization == nil || org.id == organization {
             let parts = org.takeUsage().parts
             var start = 0
             while start < parts.count {

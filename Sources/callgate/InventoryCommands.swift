@@ -45,10 +45,19 @@ func readTextFile(_ path: String) throws -> String {
     }
 }
 
-/// Ids or numbers from a file: one or more per line (separated by commas or blanks); `#` starts a comment.
+/// Agent ids from a file: one or more per line (separated by commas or blanks); `#` starts a comment.
 func readList(_ path: String) throws -> [String] {
     try readTextFile(path).split(whereSeparator: \.isNewline).flatMap { line in
         line.prefix { $0 != "#" }.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).map(String.init)
+    }
+}
+
+/// Phone numbers from a file: one or more per line separated by commas; `#` starts a comment. Blanks
+/// are part of a number (`+1 415 555 0100`), so they do not separate numbers.
+func readNumberList(_ path: String) throws -> [String] {
+    try readTextFile(path).split(whereSeparator: \.isNewline).flatMap { line in
+        line.prefix { $0 != "#" }.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
     }
 }
 
@@ -421,9 +430,11 @@ struct ReleaseMany: AsyncParsableCommand {
     @OptionGroup var agentList: AgentListOptions
 
     func run() async throws {
-        let list = numbers + (try numbersFile.map(readList) ?? [])
+        let list = numbers + (try numbersFile.map(readNumberList) ?? [])
         let agents = try agentList.ids()
-        guard list.isEmpty != agents.isEmpty else { throw CLIError.usage("give numbers, or --agents / --agents-file") }
+        guard list.isEmpty != agents.isEmpty else {
+            throw CLIError.usage("give either numbers or --agents / --agents-file (exactly one of them)")
+        }
         let response = try await global.withClient { client in
             try await client.call(
                 .bulkRelease(Wire.BulkReleaseRequest(numbers: list, agentIds: agents)),
@@ -463,7 +474,7 @@ struct UpdateStatusMany: AsyncParsableCommand {
     var agent: String?
 
     func run() async throws {
-        let list = numbers + (try numbersFile.map(readList) ?? [])
+        let list = numbers + (try numbersFile.map(readNumberList) ?? [])
         let request = Wire.BulkUpdateStatusRequest(
             numbers: list,
             criteria: criteria.wire,
@@ -525,7 +536,7 @@ struct DeleteMany: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let list = numbers + (try numbersFile.map(readList) ?? [])
+        let list = numbers + (try numbersFile.map(readNumberList) ?? [])
         let request = Wire.BulkDeleteRequest(
             numbers: list,
             criteria: criteria.wire,
