@@ -33,8 +33,11 @@ public struct LoadConfiguration: Sendable {
     /// The share (0 to 1) of AuthorizeCall requests meant to be denied: their destination is in a country the
     /// agents may not call (``denyDestination``).
     public var denyShare: Double = 0
-    /// A destination outside the agents' allowed countries (the seed allows the numbers' own country, US).
-    public var denyDestination = "+442079460000"
+    /// A destination outside the agents' allowed countries: Japan, which no seed allows unless told to
+    /// (``validate()`` refuses a seed whose countries include ``denyCountry``).
+    public var denyDestination = "+81312345678"
+    /// The ISO country of ``denyDestination``.
+    public var denyCountry = "JP"
     public var mix = LoadMix()
 
     /// Numbers per agent of the seed: the spare numbers of the lifecycle methods follow the agents' numbers.
@@ -82,6 +85,11 @@ public struct LoadConfiguration: Sendable {
         if self.warmup < .zero { try fail("warmup must not be negative") }
         if self.agentCount < 1 { try fail("there must be at least one agent") }
         if !(self.denyShare >= 0 && self.denyShare <= 1) { try fail("deny share must be 0 to 1") }
+        if self.denyShare > 0, self.assignCountries.contains(where: { $0.uppercased() == self.denyCountry }) {
+            try fail(
+                "the deny share calls \(self.denyCountry) (\(self.denyDestination)), which the seed's countries allow; leave \(self.denyCountry) out of countries="
+            )
+        }
         if self.mix.total == 0 { try fail("the mix has no weight") }
         if self.mix.usesLifecycle && self.spareNumbers == 0 {
             try fail("a mix with pick, assign or release needs spare numbers: --seed …,spare=N")

@@ -21,8 +21,11 @@ import Synchronization
 /// `counterFoldSeconds` (5 s) the numbers logged since the last fold, once each with their latest
 /// count, are written to `counters` a slice per group (or while idle), and the log rows they cover are
 /// deleted with the last slice. Opening the store folds whatever a crash left in the log. Changes that
-/// write `counters` rows themselves (a reset, a deletion, retention) and ``ChangeEvent/countersVisible``
-/// (before a usage report) first fold everything in their transaction.
+/// write `counters` rows themselves (a reset, a deletion) first fold everything in their transaction;
+/// retention drops what it is about to delete. ``ChangeEvent/countersVisible`` (before a usage report or
+/// a retention pass) starts a round at once instead, and ``whenCountersFolded(_:_:)`` calls back once
+/// every counter logged before it is in `counters`: a report waits a round or two, the calls committed
+/// meanwhile never wait for one large fold.
 ///
 /// If a commit fails (disk full, I/O error), nothing that was not stored is acknowledged: the waiting
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
@@ -62,6 +65,17 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private var foldStartedAt: UInt64 = 0
     /// Nanoseconds between rounds (`counterFoldSeconds`).
     private let roundInterval: UInt64
+    /// Queue positions applied so far (in committed transactions or the open one).
+    private var appliedPosition = 0
+    /// The positions whose counters the round in progress holds: every one applied when it started.
+    private var roundCovers = 0
+    /// A ``ChangeEvent/countersVisible`` waits: start the next round without waiting for the interval.
+    private var foldSoon = false
+    /// Counters written in the open transaction, and the most in one so far (``WriterStatistics/largestFold``).
+    private var foldedInTransaction = 0
+    private var largestFold = 0
+    /// The highest position of a ``ChangeEvent/countersVisible`` not yet published as folded.
+    private var visibilityWanted = -1
     private var logBytes: [UInt8] = []
     /// Rows of each round (counters, calls) written per group: as many as the group has changes,
     /// between 64 and 1,024, and 128 while idle. A row costs about as much as a change (~10 µs on a
@@ -74,6 +88,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     static let logEntryBytes = 24
 
     private let committedPosition = Atomic<Int>(0)
+    /// Every counter of the changes below this position is in the `counters` table (committed).
+    private let foldedPosition = Atomic<Int>(0)
     private let sleeping = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let failed = Atomic<Bool>(false)
@@ -83,6 +99,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     private struct Shared {
         var waiters = WaiterHeap()
+        /// ``whenCountersFolded(_:_:)`` callbacks, by position.
+        var foldWaiters = WaiterHeap()
         var failure: CallgateError?
         var stats = WriterStatistics()
         var batchObserver: (@Sendable (_ size: Int, _ nanoseconds: UInt64) -> Void)?
@@ -152,6 +170,21 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             if position < self.committedPosition.load(ordering: .acquiring) { return .some(nil) }
             if let failure = shared.failure { return .some(failure) }
             shared.waiters.insert(position, callback)
+            return .none
+        }
+        if let immediate { callback(immediate) }
+    }
+
+    /// Calls `callback` once every counter logged by the changes up to this ticket is in the `counters`
+    /// table (`nil`), or can never be (the error). Record a ``ChangeEvent/countersVisible`` change and
+    /// pass its ticket: the writer then folds the counter log at once, in slices between groups.
+    /// Runs at once when that is already known; otherwise on the writer thread: keep it short.
+    public func whenCountersFolded(_ ticket: ChangeTicket, _ callback: @escaping @Sendable (CallgateError?) -> Void) {
+        let position = Int(ticket.sequence)
+        let immediate: CallgateError?? = self.shared.withLock { shared in
+            if position < self.foldedPosition.load(ordering: .acquiring) { return .some(nil) }
+            if let failure = shared.failure { return .some(failure) }
+            shared.foldWaiters.insert(position, callback)
             return .none
         }
         if let immediate { callback(immediate) }
@@ -251,9 +284,16 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                             try s.begin.run()
                             try self.foldAll(s)
                             try s.commit.run()
+                            self.publishFolded(through: processed)
                         } catch {
                             try? self.database.execute("ROLLBACK")
                         }
+                    }
+                    // Whoever still waits for a fold (only after a failed one) hears why.
+                    var ready: [WaiterHeap.Callback] = []
+                    self.shared.withLock { $0.foldWaiters.popAll(into: &ready) }
+                    for callback in ready {
+                        callback(CallgateError(.unavailable, "the store stopped before the counters were folded"))
                     }
                     break
                 }
@@ -323,6 +363,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             if let failure {
                 shared.failure = failure
                 shared.waiters.popAll(into: &ready)
+                shared.foldWaiters.popAll(into: &ready)
             } else {
                 self.committedPosition.store(position, ordering: .releasing)
                 shared.waiters.popAll(below: position, into: &ready)
@@ -335,6 +376,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private func commit(_ batch: [(Int, ChangeRecord)]) throws {
         let s = self.statements!
         try s.begin.run()
+        self.foldedInTransaction = 0
         // The group's counters, as one log row (a number counted twice in the group is logged twice;
         // the later entry wins when the log is read back).
         self.logBytes.removeAll(keepingCapacity: true)
@@ -346,7 +388,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             try s.insertLog.run()
             self.logBytes.removeAll(keepingCapacity: true)
         }
-        for (_, record) in batch {
+        // Every counter of the changes below this position is folded once this transaction commits.
+        var foldedThrough: Int?
+        for (position, record) in batch {
             if case .counter(let number, let dayKey, let count) = record.event {
                 let key = CounterKey(organization: record.organization, number: number, dayKey: dayKey)
                 Self.appendLogEntry(key, count, to: &self.logBytes)
@@ -359,8 +403,20 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             // Keep the order of everything else relative to counters.
             try flushCounters()
-            // What writes counter rows itself, or must see them all, comes after every logged counter.
-            if Self.needsFoldedCounters(record.event) { try self.foldAll(s) }
+            // What writes counter rows itself comes after every logged counter.
+            if Self.needsFoldedCounters(record.event) {
+                try self.foldAll(s)
+                foldedThrough = position + 1
+            }
+            // A report or a retention pass waits for the next round(s), which start at once.
+            if case .countersVisible = record.event {
+                self.visibilityWanted = max(self.visibilityWanted, position)
+                self.foldSoon = true
+            }
+            // Retention deletes these rows: a fold must not write them back afterwards.
+            if case .retentionPruned(let prune) = record.event {
+                self.dropCounters(of: record.organization, before: prune.beforeDay)
+            }
             // An assignment row written or removed from an absolute value absorbs the deltas before it.
             switch record.event {
             case .assigned(let a), .released(let a, _):
@@ -377,8 +433,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             try self.apply(record, s)
         }
         try flushCounters()
+        if let last = batch.last { self.appliedPosition = last.0 + 1 }
         // At most a slice of each round per group, so that writing them never stalls a group for long.
         let rows = Self.rowsPerGroup(batch.count)
+        let roundWasOpen = self.foldedUpTo < self.folding.count
         let foldEnd = try self.foldSlice(s, rows: rows)
         let callsEnd = min(self.callsRound.count, self.callsWritten + rows)
         for i in self.callsWritten..<callsEnd where self.callsRound[i].calls != 0 {
@@ -388,9 +446,50 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             try s.addCalls.run()
         }
         try s.commit.run()
+        if self.foldedInTransaction > self.largestFold {
+            self.largestFold = self.foldedInTransaction
+            self.shared.withLock { $0.stats.largestFold = self.largestFold }
+        }
         // Only once the transaction holding them is committed are the slices written.
         self.foldedUpTo = foldEnd
         self.callsWritten = callsEnd
+        if self.foldedUpTo == self.folding.count {
+            // Nothing waits to be folded: everything applied is. Else a round just ended: what it covers.
+            if self.unfolded.isEmpty {
+                foldedThrough = self.appliedPosition
+            } else if roundWasOpen {
+                foldedThrough = max(foldedThrough ?? 0, self.roundCovers)
+            }
+        }
+        if let foldedThrough { self.publishFolded(through: foldedThrough) }
+    }
+
+    /// Publishes that the counters of every change below `position` are in `counters` and calls the
+    /// ``whenCountersFolded(_:_:)`` callbacks it settles (taking the lock only when someone waits).
+    private func publishFolded(through position: Int) {
+        guard position > self.foldedPosition.load(ordering: .relaxed) else { return }
+        self.foldedPosition.store(position, ordering: .releasing)
+        guard self.visibilityWanted >= 0 else { return }
+        if self.visibilityWanted < position { self.visibilityWanted = -1 }
+        var ready: [WaiterHeap.Callback] = []
+        self.shared.withLock { $0.foldWaiters.popAll(below: position, into: &ready) }
+        for callback in ready { callback(nil) }
+    }
+
+    /// Forgets the logged counters of an organization's days before `day` (`2025-10-18`), which a
+    /// retention pass is deleting. (Their log rows stay until a round covers them; after a crash the
+    /// replay writes them back, and the next pass deletes them again.)
+    private func dropCounters(of organization: OrganizationID, before day: String) {
+        func isOld(_ key: CounterKey) -> Bool {
+            key.organization == organization && self.dayName(organization, key.dayKey) < day
+        }
+        if self.unfolded.keys.contains(where: isOld) {
+            self.unfolded = self.unfolded.filter { !isOld($0.key) }
+        }
+        if self.folding[self.foldedUpTo...].contains(where: { isOld($0.key) }) {
+            self.folding =
+                Array(self.folding[..<self.foldedUpTo]) + self.folding[self.foldedUpTo...].filter { !isOld($0.key) }
+        }
     }
 
     /// Forgets the calls not yet written for a number whose assignment row is written (or removed)
@@ -416,7 +515,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         let callsWait = self.callsWritten == self.callsRound.count && !self.pendingCalls.isEmpty
         guard countersWait || callsWait else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        if countersWait, now &- self.foldStartedAt >= self.roundInterval || self.unfolded.count >= Self.foldEarlyCount {
+        if countersWait,
+            self.foldSoon || now &- self.foldStartedAt >= self.roundInterval
+                || self.unfolded.count >= Self.foldEarlyCount
+        {
             self.startFoldRound(now: now)
         }
         if callsWait,
@@ -446,6 +548,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.folding.sort { $0.key < $1.key }
         self.foldedUpTo = 0
         self.foldingThrough = self.lastLogID
+        self.roundCovers = self.appliedPosition
+        self.foldSoon = false
         self.unfolded.removeAll(keepingCapacity: true)
         self.foldStartedAt = now
     }
@@ -482,6 +586,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     private func writeCounter(_ key: CounterKey, _ count: UInt32, _ s: WriterStatements) throws {
+        self.foldedInTransaction += 1
         s.upsertCounter.bind(1, Int64(key.organization.rawValue))
         s.upsertCounter.bind(2, Int64(key.number.digits))
         s.upsertCounter.bind(3, key.dayKey)
@@ -493,7 +598,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// Changes that write or delete `counters` rows themselves, or need them current.
     private static func needsFoldedCounters(_ event: ChangeEvent) -> Bool {
         switch event {
-        case .countersReset, .numbersDeleted, .retentionPruned, .countersVisible: return true
+        case .countersReset, .numbersDeleted: return true
         case .bulk(let b): return !b.deleted.isEmpty
         default: return false
         }
@@ -796,6 +901,9 @@ public struct WriterStatistics: Sendable {
     public var largestBatch: Int = 0
     /// Total time spent in transactions.
     public var commitNanoseconds: UInt64 = 0
+    /// The most logged counters written to `counters` in one transaction (a round's slice, or a
+    /// reset's or deletion's fold of everything).
+    public var largestFold: Int = 0
 
     mutating func recordBatch(size: Int, nanoseconds: UInt64) {
         self.batches += 1

@@ -6,7 +6,7 @@ import Foundation
 /// Moves the engine's usage tallies into the store and keeps past days within the retention.
 ///
 /// ```
-///  engine (agent locks) ──takeUsage() every 15 s──▶ one change per ≤ 2,048 records ──▶ ChangeWriter
+///  engine (agent locks) ──takeUsage() every 15 s──▶ one change per ≤ 512 records ──▶ ChangeWriter
 ///                       ◀──usageStored(part)── after its commit (never before: nothing is lost)
 ///  every hour: delete ≤ 500 rows per table per change, days before today − (retention − 1)
 /// ```
@@ -35,7 +35,7 @@ public final class UsageRecorder: Sendable {
 
     /// Records per change at most: a change is applied inside one group commit, so this bounds how
     /// long it can delay the calls committed with it.
-    static let recordsPerChange = 2048
+    static let recordsPerChange = 512
     /// Rows deleted per table per retention change.
     public static let pruneRowsPerChange = 500
 
@@ -178,21 +178,29 @@ public final class UsageRecorder: Sendable {
 
     // MARK: - Helpers
 
-    /// Writes every counter logged so far into the `counters` table, which reports and retention read
-    /// (``ChangeEvent/countersVisible``; the record's organization does not matter).
+    /// Waits until every counter logged so far is in the `counters` table, which reports and retention
+    /// read (``ChangeEvent/countersVisible``; the record's organization does not matter). The writer
+    /// folds the log at once, in slices between its groups: this takes a round or two of those.
     private func makeCountersVisible() throws(CallgateError) {
         guard let any = self.engine.allOrganizations.first else { return }
-        try self.commit(any.id, .countersVisible, actor: nil)
+        try self.commit(any.id, .countersVisible, actor: nil, untilFolded: true)
     }
 
-    /// Records one change and waits for its commit.
-    private func commit(_ organization: OrganizationID, _ event: ChangeEvent, actor: Actor?) throws(CallgateError) {
+    /// Records one change and waits for its commit (or, `untilFolded`, until the counters logged before
+    /// it are folded: ``ChangeWriter/whenCountersFolded(_:_:)``).
+    private func commit(
+        _ organization: OrganizationID,
+        _ event: ChangeEvent,
+        actor: Actor?,
+        untilFolded: Bool = false
+    ) throws(CallgateError) {
         let ticket = try self.writer.record(
             ChangeRecord(organization: organization, at: self.engine.clock.now(), actor: actor, event: event)
         )
         let committed = DispatchSemaphore(value: 0)
         let outcome = Locked<CallgateError?>(nil)
-        self.writer.whenCommitted(ticket) { error in
+        let wait = untilFolded ? self.writer.whenCountersFolded : self.writer.whenCommitted
+        wait(ticket) { error in
             outcome.withLock { $0 = error }
             committed.signal()
         }

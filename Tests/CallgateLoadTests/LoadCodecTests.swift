@@ -232,4 +232,20 @@ struct LoadGeneratorHelperTests {
         #expect(try AgentDistribution(parsing: "uniform") == .uniform)
         #expect(throws: LoadError.self) { try AgentDistribution(parsing: "zipf:-1") }
     }
+
+    /// The deny share's destination must be in a country the seed does not allow, or every "denial" is an ALLOW.
+    @Test func denyShareRefusesASeedThatAllowsItsCountry() throws {
+        var configuration = LoadConfiguration(apiKey: "k")
+        configuration.denyShare = 0.5
+        configuration.use(seed: LoadSeed(agents: 2, numbersPerAgent: 1, countries: ["US", "CA", "GB"]))
+        try configuration.validate()
+        configuration.use(seed: LoadSeed(agents: 2, numbersPerAgent: 1, countries: ["US", "jp"]))
+        #expect {
+            try configuration.validate()
+        } throws: { error in
+            "\(error)".contains("JP")
+        }
+        configuration.denyShare = 0
+        try configuration.validate()
+    }
 }

@@ -179,6 +179,54 @@ import Testing
         }
     }
 
+    /// A usage report (or retention pass) needs every logged counter in `counters`. It waits for fold
+    /// rounds, which start at once and write a slice per transaction, instead of folding thousands of
+    /// counters in one transaction that every call committed meanwhile would wait behind.
+    @Test func aReportWaitsForRoundsInSlicesNotOneLargeFold() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(Self.configuration(path))
+        defer { store.close() }
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        // 3,000 numbers on 30 agents, two calls each: 3,000 counters in the log, none folded.
+        var digits = 12_025_550_000 as UInt64
+        for a in 0..<30 {
+            try org.upsertAgent(AgentInput(id: "a\(a)"), actor: admin)
+            for _ in 0..<100 {
+                digits += 1
+                let number = n("+\(digits)")
+                try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
+                try org.assign(number, to: "a\(a)", terms: AssignmentTerms(dailyLimit: 1000), actor: admin)
+            }
+        }
+        for _ in 0..<2 {
+            for a in 0..<30 {
+                for _ in 0..<100 { _ = try org.authorizeCall(agent: "a\(a)", destination: Self.destination) }
+            }
+        }
+        try await store.writer.flush()
+        #expect(try Self.scalar(path, "SELECT COALESCE(SUM(count), 0) FROM counters") == 0)
+
+        // What a report does first: every counter logged so far is visible once this returns.
+        try store.usage.takeNow(foldingCounters: true, of: org.id)
+        #expect(try Self.scalar(path, "SELECT SUM(count) FROM counters") == 6000)
+        #expect(try Self.scalar(path, "SELECT COUNT(*) FROM counters") == 3000)
+        #expect(try Self.scalar(path, "SELECT COUNT(*) FROM counter_log") == 0)
+        let sliced = store.writer.statistics.largestFold
+        #expect(sliced > 0 && sliced <= 1024, "largest fold in one transaction: \(sliced)")
+
+        // Nothing logged since: the next report does not wait for a round.
+        try store.usage.takeNow(foldingCounters: true, of: org.id)
+
+        // The negative control: a reset folds everything logged in its own transaction.
+        for a in 0..<30 {
+            for _ in 0..<100 { _ = try org.authorizeCall(agent: "a\(a)", destination: Self.destination) }
+        }
+        try org.resetCounters([n("+12025550001")], actor: admin)
+        try await store.writer.flush()
+        #expect(store.writer.statistics.largestFold > 2000, "\(store.writer.statistics.largestFold)")
+    }
+
     @Test func aDamagedLogRowRefusesToOpenWithTheReason() async throws {
         let (path, cleanup) = temporaryDatabase()
         defer { cleanup() }
