@@ -91,6 +91,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// Every counter of the changes below this position is in the `counters` table (committed).
     private let foldedPosition = Atomic<Int>(0)
     private let sleeping = Atomic<Bool>(false)
+    /// `async`: the writer lets changes gather after a group; a waiter for a commit wakes it.
+    private let gathering = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let failed = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
@@ -172,7 +174,13 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             shared.waiters.insert(position, callback)
             return .none
         }
-        if let immediate { callback(immediate) }
+        if let immediate {
+            callback(immediate)
+        } else if self.gathering.load(ordering: .relaxed),
+            self.gathering.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged
+        {
+            self.wake.signal()
+        }
     }
 
     /// Calls `callback` once every counter logged by the changes up to this ticket is in the `counters`
@@ -340,6 +348,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 }
                 observer?(batch.count, elapsed)
                 self.complete(upTo: batch.last!.0 + 1, failure: nil)
+                self.gatherIfAsync(after: batch.count)
             } catch {
                 try? self.database.execute("ROLLBACK")
                 let failure = CallgateError(
@@ -354,6 +363,23 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             batch.removeAll(keepingCapacity: true)
         }
         self.stopped.signal()
+    }
+
+    /// `async` durability: after a group smaller than a quarter of the largest, lets the next changes
+    /// gather for ``StoreConfiguration/asyncGatherMicroseconds`` (unless a caller waits for a commit:
+    /// ``whenCommitted(_:_:)`` wakes the writer) instead of committing again at once, so that a busy
+    /// server commits one group per interval, not one per change.
+    private func gatherIfAsync(after groupSize: Int) {
+        guard self.configuration.durability == .async, self.configuration.asyncGatherMicroseconds > 0,
+            groupSize < self.configuration.maximumBatch / 4, !self.stopping.load(ordering: .relaxed)
+        else { return }
+        self.gathering.store(true, ordering: .sequentiallyConsistent)
+        // A waiter that registered before the flag was set is not missed: check after setting it.
+        let waited = self.shared.withLock { !$0.waiters.isEmpty }
+        if !waited {
+            _ = self.wake.wait(timeout: .now() + .microseconds(self.configuration.asyncGatherMicroseconds))
+        }
+        self.gathering.store(false, ordering: .relaxed)
     }
 
     /// Publishes the committed position (or the failure) and runs the callbacks it settles.

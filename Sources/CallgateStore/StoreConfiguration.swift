@@ -4,7 +4,9 @@ public struct StoreConfiguration: Sendable {
     public enum Durability: String, Sendable, CaseIterable {
         /// A reply waits until its change is committed (group commit). The default.
         case commit
-        /// Replies go out at once; a crash may lose the last group not yet committed.
+        /// Replies go out at once; a crash may lose what was answered but not yet committed: the
+        /// writer gathers changes for up to ``StoreConfiguration/asyncGatherMicroseconds`` (1 ms) into
+        /// one group instead of waking for every change.
         case async
     }
 
@@ -48,6 +50,10 @@ public struct StoreConfiguration: Sendable {
     /// are durable either way; this is how much log a crash can leave to fold at the next start, and
     /// how many calls share one row write.
     public var counterFoldSeconds = 5.0
+    /// `async` durability: how long the writer lets changes gather after a group before it commits the
+    /// next one (unless someone waits for a commit, or many changes wait). Waking the writer and
+    /// committing for every change would cost each one a transaction's CPU on a busy machine.
+    public var asyncGatherMicroseconds = 1000
 
     public init(
         path: String,

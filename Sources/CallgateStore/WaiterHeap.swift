@@ -7,6 +7,8 @@ struct WaiterHeap {
 
     private var items: [(position: Int, callback: Callback)] = []
 
+    var isEmpty: Bool { self.items.isEmpty }
+
     mutating func insert(_ position: Int, _ callback: @escaping Callback) {
         self.items.append((position, callback))
         var child = self.items.count - 1

@@ -236,6 +236,58 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
     }
 }
 
+/// `async` durability: the writer lets changes gather between groups instead of committing each one
+/// as it comes, and never makes someone who waits for a commit wait for the gathering.
+@Suite struct AsyncGatheringTests {
+    static func store(gather microseconds: Int) throws -> (Store, Organization, () -> Void) {
+        let (path, cleanup) = temporaryDatabase()
+        var configuration = StoreConfiguration(path: path, durability: .async)
+        configuration.usageSnapshotSeconds = 3600
+        configuration.asyncGatherMicroseconds = microseconds
+        let store = try Store.open(configuration)
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+        try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
+        try org.assign(n("+1 202 555 0101"), to: "a1", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
+        return (store, org, cleanup)
+    }
+
+    /// Calls 200 µs apart for 0.2 s: with a 20-ms gathering interval a handful of groups, not one per call.
+    @Test func callsArrivingApartShareGroups() async throws {
+        let (store, org, cleanup) = try Self.store(gather: 20_000)
+        defer { cleanup() }
+        try await store.writer.flush()
+        let before = store.writer.statistics
+        for _ in 0..<1_000 {
+            _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199"))
+            try await Task.sleep(for: .microseconds(200))
+        }
+        try await store.writer.flush()
+        let after = store.writer.statistics
+        #expect(after.changes - before.changes == 1_000)
+        // 1,000 calls over at least 0.2 s; one group per 20 ms is about 10 groups plus the flush's.
+        #expect(after.batches - before.batches <= 250, "\(after.batches - before.batches) groups")
+        store.close()
+        let db = try SQLiteDatabase(path: store.configuration.path, readOnly: true)
+        #expect(try db.scalar("SELECT count FROM counters") == 1_000)
+    }
+
+    /// A caller waiting for a commit (an admin change, a flush, a reply held while the writer is behind)
+    /// wakes the gathering writer: it does not wait out the interval (here 5 s).
+    @Test func aWaiterDoesNotWaitForTheGathering() async throws {
+        let (store, org, cleanup) = try Self.store(gather: 5_000_000)
+        defer { cleanup() }
+        defer { store.close() }
+        let clock = ContinuousClock()
+        for _ in 0..<5 {
+            _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199"))
+            let started = clock.now
+            try await store.writer.flush()
+            #expect(clock.now - started < .seconds(2.5), "a flush waited out the gathering interval")
+        }
+    }
+}
+
 @Suite struct StoreLifecycleTests {
     @Test func rotationOrderSurvivesARestart() async throws {
         let (path, cleanup) = temporaryDatabase()
