@@ -161,7 +161,9 @@ import Testing
     @Test func idleAndOpenKeepAliveConnectionsAreClosed() async throws {
         let server = MetricsHTTPServer(
             port: 0,
-            idleTimeout: .seconds(2),
+            // Long enough that a client task starved on a busy test run (seconds, seen in parallel
+            // runs) still writes before the idle close; short enough to see it well before 30 s.
+            idleTimeout: .seconds(6),
             metrics: ServerMetrics(),
             health: { true },
             logger: Logger(label: "test")
