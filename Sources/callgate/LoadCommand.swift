@@ -48,7 +48,10 @@ struct LoadCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("deny-share"),
-        help: ArgumentHelp("Share (0 to 1) of AuthorizeCalls to a country the agents may not call.", valueName: "p")
+        help: ArgumentHelp(
+            "Share (0 to 1) of AuthorizeCalls to Japan (+81), which the seed does not allow.",
+            valueName: "p"
+        )
     )
     var denyShare: Double = 0
 
