@@ -74,8 +74,6 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// Counters written in the open transaction, and the most in one so far (``WriterStatistics/largestFold``).
     private var foldedInTransaction = 0
     private var largestFold = 0
-    /// The highest position of a ``ChangeEvent/countersVisible`` not yet published as folded.
-    private var visibilityWanted = -1
     private var logBytes: [UInt8] = []
     /// Rows of each round (counters, calls) written per group: as many as the group has changes,
     /// between 64 and 1,024, and 128 while idle. A row costs about as much as a change (~10 µs on a
@@ -167,16 +165,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// Calls `callback` once the ticket's change is committed (`nil`) or can never be (the error).
     /// Runs at once when that is already known; otherwise on the writer thread: keep it short.
     public func whenCommitted(_ ticket: ChangeTicket, _ callback: @escaping @Sendable (CallgateError?) -> Void) {
-        let position = Int(ticket.sequence)
-        let immediate: CallgateError?? = self.shared.withLock { shared in
-            if position < self.committedPosition.load(ordering: .acquiring) { return .some(nil) }
-            if let failure = shared.failure { return .some(failure) }
-            shared.waiters.insert(position, callback)
-            return .none
-        }
-        if let immediate {
-            callback(immediate)
-        } else if self.gathering.load(ordering: .relaxed),
+        // Someone now waits: a writer gathering `async` changes commits at once.
+        if self.register(ticket, reached: self.committedPosition, in: \.waiters, callback),
+            self.gathering.load(ordering: .relaxed),
             self.gathering.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged
         {
             self.wake.signal()
@@ -188,14 +179,28 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// pass its ticket: the writer then folds the counter log at once, in slices between groups.
     /// Runs at once when that is already known; otherwise on the writer thread: keep it short.
     public func whenCountersFolded(_ ticket: ChangeTicket, _ callback: @escaping @Sendable (CallgateError?) -> Void) {
+        self.register(ticket, reached: self.foldedPosition, in: \.foldWaiters, callback)
+    }
+
+    /// Calls `callback` at once when the position `reached` is past the ticket (`nil`) or the writer has
+    /// failed (the error); else adds it to `heap` and returns `true`.
+    @discardableResult
+    private func register(
+        _ ticket: ChangeTicket,
+        reached: borrowing Atomic<Int>,
+        in heap: WritableKeyPath<Shared, WaiterHeap>,
+        _ callback: @escaping @Sendable (CallgateError?) -> Void
+    ) -> Bool {
         let position = Int(ticket.sequence)
         let immediate: CallgateError?? = self.shared.withLock { shared in
-            if position < self.foldedPosition.load(ordering: .acquiring) { return .some(nil) }
+            if position < reached.load(ordering: .acquiring) { return .some(nil) }
             if let failure = shared.failure { return .some(failure) }
-            shared.foldWaiters.insert(position, callback)
+            shared[keyPath: heap].insert(position, callback)
             return .none
         }
-        if let immediate { callback(immediate) }
+        guard let immediate else { return true }
+        callback(immediate)
+        return false
     }
 
     /// Waits until the ticket's change is committed.
@@ -435,10 +440,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 foldedThrough = position + 1
             }
             // A report or a retention pass waits for the next round(s), which start at once.
-            if case .countersVisible = record.event {
-                self.visibilityWanted = max(self.visibilityWanted, position)
-                self.foldSoon = true
-            }
+            if case .countersVisible = record.event { self.foldSoon = true }
             // Retention deletes these rows: a fold must not write them back afterwards.
             if case .retentionPruned(let prune) = record.event {
                 self.dropCounters(of: record.organization, before: prune.beforeDay)
@@ -491,12 +493,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     /// Publishes that the counters of every change below `position` are in `counters` and calls the
-    /// ``whenCountersFolded(_:_:)`` callbacks it settles (taking the lock only when someone waits).
+    /// ``whenCountersFolded(_:_:)`` callbacks it settles.
     private func publishFolded(through position: Int) {
         guard position > self.foldedPosition.load(ordering: .relaxed) else { return }
         self.foldedPosition.store(position, ordering: .releasing)
-        guard self.visibilityWanted >= 0 else { return }
-        if self.visibilityWanted < position { self.visibilityWanted = -1 }
         var ready: [WaiterHeap.Callback] = []
         self.shared.withLock { $0.foldWaiters.popAll(below: position, into: &ready) }
         for callback in ready { callback(nil) }
