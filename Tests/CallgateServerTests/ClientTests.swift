@@ -133,6 +133,8 @@ private struct FakeServer: Sendable {
     func configuration(key: String = "good") -> CallgateClientConfiguration {
         var configuration = CallgateClientConfiguration(port: self.port, apiKey: key, clientName: "client-tests")
         configuration.requestTimeout = .seconds(20)
+        // Under the thread sanitizer, next to other suites on two cores, a hello can take seconds.
+        configuration.connectTimeout = .seconds(30)
         return configuration
     }
 

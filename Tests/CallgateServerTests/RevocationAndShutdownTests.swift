@@ -177,6 +177,7 @@ struct RevocationAndShutdownTests {
     static func shutDownUnderLoad(port: Int, adminKey: String, group: ServiceGroup) async throws -> [Outcome] {
         var clientConfiguration = CallgateClientConfiguration(host: "127.0.0.1", port: port, apiKey: adminKey)
         clientConfiguration.requestTimeout = .seconds(60)
+        clientConfiguration.connectTimeout = .seconds(30)  // TSan on two busy cores: a 5-s hello failed CI once
         let client = try await CallgateClient.connect(clientConfiguration)
         defer { Task { await client.close() } }
         let numbers = (0..<Self.agents).flatMap { a in (0..<Self.numbersPerAgent).map { Self.number(agent: a, $0) } }

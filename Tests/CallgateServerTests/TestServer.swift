@@ -33,6 +33,9 @@ struct TestServer: Sendable {
         )
         configuration.clientName = name
         configuration.requestTimeout = .seconds(30)
+        // Under the thread sanitizer, next to other suites on two cores, a hello can take seconds
+        // (the product's 5-s default failed one CI run).
+        configuration.connectTimeout = .seconds(30)
         configuration.tls = tls
         return try await CallgateClient.connect(configuration)
     }
