@@ -25,6 +25,13 @@ public struct Locked<Value>: @unchecked Sendable {
         try self.storage.withLock(body)
     }
 
+    /// Runs `body` with exclusive access if no other thread holds the lock now; else returns `nil` at
+    /// once without waiting.
+    public func withLockIfAvailable<Result, Failure: Error>(
+        _ body: (inout Value) throws(Failure) -> Result
+    ) throws(Failure) -> Result? {
+        try self.storage.withLockIfAvailable(body)
+    }
 }
 
 /// The heap object behind ``Locked``: the value in the header, the mutex as the single tail element.
@@ -44,6 +51,16 @@ final class LockedStorage<Value>: ManagedBuffer<Value, pthread_mutex_t> {
     ) throws(Failure) -> Result {
         try self.withUnsafeMutablePointers { (value, mutex) throws(Failure) -> Result in
             try PthreadMutex.withLocked(mutex) { () throws(Failure) -> Result in try body(&value.pointee) }
+        }
+    }
+
+    func withLockIfAvailable<Result, Failure: Error>(
+        _ body: (inout Value) throws(Failure) -> Result
+    ) throws(Failure) -> Result? {
+        try self.withUnsafeMutablePointers { (value, mutex) throws(Failure) -> Result? in
+            guard pthread_mutex_trylock(mutex) == 0 else { return nil }
+            defer { pthread_mutex_unlock(mutex) }
+            return try body(&value.pointee)
         }
     }
 }

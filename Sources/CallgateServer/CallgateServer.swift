@@ -45,7 +45,9 @@ public final class CallgateServer: Service, Sendable {
         self.metrics = ServerMetrics()
         self.dispatcher = Dispatcher(store: store, sessions: self.sessions)
         let metrics = self.metrics
-        store.writer.setBatchObserver { size, nanoseconds in metrics.writerBatch(size: size, nanoseconds: nanoseconds) }
+        store.writer.setBatchObserver { size, nanoseconds, inline in
+            metrics.writerBatch(size: size, nanoseconds: nanoseconds, inline: inline)
+        }
         let engine = store.engine
         metrics.addScrapeSource { PoolMetrics.text(engine) }
     }

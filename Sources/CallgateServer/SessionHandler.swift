@@ -356,7 +356,9 @@ final class SessionHandler: ChannelInboundHandler {
         self.burst = context.channel.allocator.buffer(capacity: 4096)
         let ticket = self.burstTicket
         self.burstTicket = nil
-        if let ticket, !self.dispatcher.store.writer.isCommitted(ticket) {
+        if let ticket, !self.dispatcher.store.writer.isCommitted(ticket),
+            !self.dispatcher.store.writer.commitIfIdle(through: ticket)
+        {
             self.waiting.append((ticket, replies))
             self.parkedBytes += replies.readableBytes
             if self.parkedBytes > self.configuration.outboundHighWatermark { self.updatePause { $0.parked = true } }

@@ -3,7 +3,8 @@ import Synchronization
 
 /// A bounded multi-producer, single-consumer queue of change records (Dmitry Vyukov's bounded queue):
 /// producers claim a position with one compare-and-swap and never take a lock or allocate; the single
-/// consumer (the writer thread) takes records in position order.
+/// consumer (whoever holds the writer's work lock: the writer thread, or an event loop committing a
+/// small group itself) takes records in position order.
 ///
 /// Positions are contiguous, so a position is a ticket: "everything up to position N is committed" is
 /// one number. A producer that claims its position while holding an engine lock (as the engine does)
@@ -15,7 +16,8 @@ import Synchronization
 ///  slot.sequence == position + N  taken, free again for position + N (N = capacity)
 /// ```
 final class ChangeQueue: @unchecked Sendable {
-    // @unchecked: slots are handed between threads by the acquire/release protocol on `sequences`.
+    // @unchecked: slots are handed between threads by the acquire/release protocol on `sequences`; `head`
+    // is the consumer's, which holds the writer's work lock.
     private let capacity: Int
     private let mask: Int
     private let sequences: UnsafeMutablePointer<Atomic<Int>>
@@ -82,6 +84,16 @@ final class ChangeQueue: @unchecked Sendable {
         self.sequences[slot].store(position + self.capacity, ordering: .releasing)
         self.head = position + 1
         return (position, record)
+    }
+
+    /// Consumer only: takes the next record if it is ready and `accept` says yes.
+    func pop(if accept: (ChangeRecord) -> Bool) -> (position: Int, record: ChangeRecord)? {
+        let position = self.head
+        let slot = position & self.mask
+        guard self.sequences[slot].load(ordering: .acquiring) == position + 1, accept(self.records[slot]) else {
+            return nil
+        }
+        return self.pop()
     }
 
     /// Positions claimed so far (some may still be being filled).

@@ -14,6 +14,10 @@ import Synchronization
 ///  server ──whenCommitted(ticket)──────────────────────────────────▶ callbacks after COMMIT
 /// ```
 ///
+/// At low load, an event loop that holds replies for a commit may commit the few counted calls queued
+/// itself while the writer sleeps (``commitIfIdle(through:)``): the writer's state is guarded by one
+/// work lock, which the writer holds for each group and the event loop only takes if it is free.
+///
 /// Counter changes are absolute values, so consecutive ones for the same number coalesce into one
 /// entry per group. A group does not update the `counters` rows of the numbers it counted (one random
 /// B-tree write each: the writer's main cost under load); it appends them as one `counter_log` row (a
@@ -31,8 +35,8 @@ import Synchronization
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
 /// keeps serving reads.
 public final class ChangeWriter: ChangeSink, @unchecked Sendable {
-    // @unchecked: `database`, `statements`, `usage`, `zones`, `dayNames` and the counter log's and calls' state are
-    // touched only by the writer thread (after `start`); everything shared is atomic or in a Locked.
+    // @unchecked: `database`, `statements`, `usage`, `zones`, `dayNames`, the batch and the counter log's and calls'
+    // state are touched only under the `work` lock (after `start`); everything else shared is atomic or in a Locked.
     private let queue: ChangeQueue
     private let configuration: StoreConfiguration
     private let database: SQLiteDatabase
@@ -53,7 +57,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private var callsWritten = 0
     private var callsWrittenAt: UInt64 = 0
 
-    // The counter log (see the type's documentation); writer thread only.
+    // The counter log (see the type's documentation); under the work lock.
     /// The latest count of each counter logged since the current fold round started.
     private var unfolded: [CounterKey: UInt32] = [:]
     /// The round being folded, in key order, and how far it got.
@@ -96,6 +100,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     private let shared = Locked(Shared())
+    /// Held by whoever works on the database and the writer's state: the writer thread for each step,
+    /// or a thread committing a small group itself (``commitIfIdle(through:)``). Its value: the queue
+    /// positions handled so far (committed or failed); `stop` waits until every claimed one is.
+    private let work = Locked(0)
+    /// The group being committed (reused).
+    private var batch: [(Int, ChangeRecord)] = []
+    /// ``StoreConfiguration/inlineCommitChanges``, 0 when commits never run on a caller's thread.
+    private let inlineCommitChanges: Int
 
     private struct Shared {
         var waiters = WaiterHeap()
@@ -103,7 +115,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         var foldWaiters = WaiterHeap()
         var failure: CallgateError?
         var stats = WriterStatistics()
-        var batchObserver: (@Sendable (_ size: Int, _ nanoseconds: UInt64) -> Void)?
+        var batchObserver: (@Sendable (_ size: Int, _ nanoseconds: UInt64, _ inline: Bool) -> Void)?
     }
 
     init(database: SQLiteDatabase, configuration: StoreConfiguration) throws(SQLiteError) {
@@ -111,6 +123,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.configuration = configuration
         self.queue = ChangeQueue(capacity: configuration.queueCapacity)
         self.roundInterval = UInt64(max(0, configuration.counterFoldSeconds) * 1e9)
+        // Only where a commit does not wait for the disk (no fsync per commit), and only when replies
+        // wait for commits.
+        self.inlineCommitChanges =
+            configuration.durability == .commit && configuration.synchronous == .normal
+            ? max(0, configuration.inlineCommitChanges) : 0
         self.statements = try WriterStatements(database)
         self.usage = try UsageWriter(database)
     }
@@ -134,6 +151,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         if self.stopping.load(ordering: .acquiring) {
             throw CallgateError(.unavailable, "the store is closed; changes are refused")
         }
+        // A counted call whose reply waits for its commit: its event loop commits it itself
+        // (`commitIfIdle`) or wakes the writer when it registers to wait (`whenCommitted`).
+        let wakeLater = self.inlineCommitChanges > 0 && change.event.isCounter
         var position = self.queue.push(change)
         var spins = 0
         while position == nil {
@@ -147,12 +167,16 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             position = self.queue.push(change)
         }
         atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if !wakeLater { self.wakeIfSleeping() }
+        return ChangeTicket(sequence: UInt64(position!))
+    }
+
+    private func wakeIfSleeping() {
         if self.sleeping.load(ordering: .sequentiallyConsistent),
             self.sleeping.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
         {
             self.wake.signal()
         }
-        return ChangeTicket(sequence: UInt64(position!))
     }
 
     // MARK: - Waiting for commits
@@ -163,21 +187,26 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     /// Calls `callback` once the ticket's change is committed (`nil`) or can never be (the error).
-    /// Runs at once when that is already known; otherwise on the writer thread: keep it short.
+    /// Runs at once when that is already known; otherwise on the thread that commits it (the writer's,
+    /// or one in ``commitIfIdle(through:)``): keep it short.
     public func whenCommitted(_ ticket: ChangeTicket, _ callback: @escaping @Sendable (CallgateError?) -> Void) {
-        // Someone now waits: a writer gathering `async` changes commits at once.
-        if self.register(ticket, reached: self.committedPosition, in: \.waiters, callback),
-            self.gathering.load(ordering: .relaxed),
+        guard self.register(ticket, reached: self.committedPosition, in: \.waiters, callback) else { return }
+        // Someone now waits: a writer gathering `async` changes commits at once, and a sleeping one
+        // wakes (`record` leaves counted calls to their event loops: see `commitIfIdle`).
+        if self.gathering.load(ordering: .relaxed),
             self.gathering.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged
         {
             self.wake.signal()
+        } else if self.inlineCommitChanges > 0 {
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+            self.wakeIfSleeping()
         }
     }
 
     /// Calls `callback` once every counter logged by the changes up to this ticket is in the `counters`
     /// table (`nil`), or can never be (the error). Record a ``ChangeEvent/countersVisible`` change and
     /// pass its ticket: the writer then folds the counter log at once, in slices between groups.
-    /// Runs at once when that is already known; otherwise on the writer thread: keep it short.
+    /// Runs at once when that is already known; otherwise on the thread that folds it: keep it short.
     public func whenCountersFolded(_ ticket: ChangeTicket, _ callback: @escaping @Sendable (CallgateError?) -> Void) {
         self.register(ticket, reached: self.foldedPosition, in: \.foldWaiters, callback)
     }
@@ -245,11 +274,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.stopped.signal()
     }
 
-    /// Sets (or with `nil` removes) a function called on the writer thread after each committed
-    /// transaction with the number of changes in it and the time the transaction took. It runs before
+    /// Sets (or with `nil` removes) a function called on the committing thread after each committed
+    /// transaction with the number of changes in it, the time the transaction took, and whether an
+    /// event loop committed it itself (``commitIfIdle(through:)``). It runs before
     /// the batch's tickets are completed (so an acknowledged change is already counted): keep it short
     /// (count, record into a histogram) and never block.
-    public func setBatchObserver(_ observer: (@Sendable (_ size: Int, _ nanoseconds: UInt64) -> Void)?) {
+    public func setBatchObserver(
+        _ observer: (@Sendable (_ size: Int, _ nanoseconds: UInt64, _ inline: Bool) -> Void)?
+    ) {
         self.shared.withLock { $0.batchObserver = observer }
     }
 
@@ -262,112 +294,182 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     // MARK: - The writer thread
 
+    /// What the writer thread does after a step.
+    private enum Step {
+        case again
+        case sleep
+        case gather(groupSize: Int)
+        case stopped
+    }
+
     private func run() {
         callgate_set_thread_name("callgate-writer")
-        // The first fold round one interval after the start.
-        self.foldStartedAt = DispatchTime.now().uptimeNanoseconds
-        self.callsWrittenAt = self.foldStartedAt
-        var batch: [(Int, ChangeRecord)] = []
-        batch.reserveCapacity(self.configuration.maximumBatch)
-        // Positions handled (committed or failed); `stop` waits until every claimed one is.
-        var processed = 0
-        while true {
-            while batch.count < self.configuration.maximumBatch, let item = self.queue.pop() {
-                batch.append(item)
-            }
-            if batch.isEmpty {
-                if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
-                    // Whatever waits, now: the round in progress first, then a round of the rest.
-                    while !self.failed.load(ordering: .acquiring) {
-                        if self.callsWritten == self.callsRound.count {
-                            guard !self.pendingCalls.isEmpty else { break }
-                            self.startCallsRound(now: DispatchTime.now().uptimeNanoseconds)
-                        }
-                        do {
-                            try self.commit([])
-                        } catch {
-                            try? self.database.execute("ROLLBACK")
-                            break
-                        }
-                    }
-                    // A clean stop leaves the log empty (the next start has nothing to fold).
-                    if !self.failed.load(ordering: .acquiring) {
-                        do {
-                            let s = self.statements!
-                            try s.begin.run()
-                            try self.foldAll(s)
-                            try s.commit.run()
-                            self.publishFolded(through: processed)
-                        } catch {
-                            try? self.database.execute("ROLLBACK")
-                        }
-                    }
-                    // Whoever still waits for a fold (only after a failed one) hears why.
-                    var ready: [WaiterHeap.Callback] = []
-                    self.shared.withLock { $0.foldWaiters.popAll(into: &ready) }
-                    for callback in ready {
-                        callback(CallgateError(.unavailable, "the store stopped before the counters were folded"))
-                    }
-                    break
-                }
-                // Idle: write calls-since-assigned deltas and fold counters that are due (in slices)
-                // before sleeping.
-                self.startRoundsIfDue()
-                if self.callsWritten < self.callsRound.count || self.foldedUpTo < self.folding.count,
-                    !self.failed.load(ordering: .acquiring)
-                {
-                    do {
-                        try self.commit([])
-                    } catch {
-                        try? self.database.execute("ROLLBACK")
-                    }
-                    continue
-                }
-                self.sleeping.store(true, ordering: .sequentiallyConsistent)
-                atomicMemoryFence(ordering: .sequentiallyConsistent)
-                if let item = self.queue.pop() {
-                    self.sleeping.store(false, ordering: .relaxed)
-                    batch.append(item)
-                    continue
-                }
+        self.work.withLock { _ in
+            // The first fold round one interval after the start.
+            self.foldStartedAt = DispatchTime.now().uptimeNanoseconds
+            self.callsWrittenAt = self.foldStartedAt
+            self.batch.reserveCapacity(self.configuration.maximumBatch)
+        }
+        loop: while true {
+            // The work lock is held for each step and released between them: an event loop may commit
+            // a small group itself while the writer sleeps (``commitIfIdle(through:)``).
+            switch self.work.withLock({ processed in self.step(&processed) }) {
+            case .again:
+                continue
+            case .sleep:
                 // The timeout bounds a wake-up lost to a race (and lets `stop` finish).
                 _ = self.wake.wait(timeout: .now() + .milliseconds(5))
                 self.sleeping.store(false, ordering: .relaxed)
-                continue
+            case .gather(let groupSize):
+                self.gatherIfAsync(after: groupSize)
+            case .stopped:
+                break loop
             }
-            if self.failed.load(ordering: .acquiring) {
-                // After a failure nothing more is written; queued changes fail.
-                self.complete(upTo: batch.last!.0 + 1, failure: self.currentFailure())
-                processed = batch.last!.0 + 1
-                batch.removeAll(keepingCapacity: true)
-                continue
-            }
-            let started = DispatchTime.now().uptimeNanoseconds
-            do {
-                self.startRoundsIfDue()
-                try self.commit(batch)
-                let elapsed = DispatchTime.now().uptimeNanoseconds - started
-                let observer = self.shared.withLock { shared in
-                    shared.stats.recordBatch(size: batch.count, nanoseconds: elapsed)
-                    return shared.batchObserver
-                }
-                observer?(batch.count, elapsed)
-                self.complete(upTo: batch.last!.0 + 1, failure: nil)
-                self.gatherIfAsync(after: batch.count)
-            } catch {
-                try? self.database.execute("ROLLBACK")
-                let failure = CallgateError(
-                    .unavailable,
-                    "the store cannot write (\(error)); changes are refused until it is restarted"
-                )
-                self.shared.withLock { $0.failure = failure }
-                self.failed.store(true, ordering: .releasing)
-                self.complete(upTo: batch.last!.0 + 1, failure: failure)
-            }
-            processed = batch.last!.0 + 1
-            batch.removeAll(keepingCapacity: true)
         }
         self.stopped.signal()
+    }
+
+    /// One group, one idle round slice, the stop, or the decision to sleep. Holds the work lock.
+    private func step(_ processed: inout Int) -> Step {
+        while self.batch.count < self.configuration.maximumBatch, let item = self.queue.pop() {
+            self.batch.append(item)
+        }
+        if self.batch.isEmpty {
+            if self.stopping.load(ordering: .sequentiallyConsistent) && self.queue.claimed == processed {
+                self.finishAtStop(processed: processed)
+                return .stopped
+            }
+            // Idle: write calls-since-assigned deltas and fold counters that are due (in slices)
+            // before sleeping.
+            self.startRoundsIfDue()
+            if self.callsWritten < self.callsRound.count || self.foldedUpTo < self.folding.count,
+                !self.failed.load(ordering: .acquiring)
+            {
+                do {
+                    try self.commit([], slices: true)
+                } catch {
+                    try? self.database.execute("ROLLBACK")
+                }
+                return .again
+            }
+            self.sleeping.store(true, ordering: .sequentiallyConsistent)
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+            if let item = self.queue.pop() {
+                self.sleeping.store(false, ordering: .relaxed)
+                self.batch.append(item)
+                return .again
+            }
+            return .sleep
+        }
+        let groupSize = self.batch.count
+        self.processBatch(inline: false, &processed)
+        return self.failed.load(ordering: .relaxed) ? .again : .gather(groupSize: groupSize)
+    }
+
+    /// Commits `batch` (or fails its tickets after a failure) and empties it: on the writer thread
+    /// with the next slices of the rounds, or `inline` (``commitIfIdle(through:)``) without them.
+    /// Holds the work lock.
+    private func processBatch(inline: Bool, _ processed: inout Int) {
+        let end = self.batch.last!.0 + 1
+        defer {
+            processed = end
+            self.batch.removeAll(keepingCapacity: true)
+        }
+        if self.failed.load(ordering: .acquiring) {
+            // After a failure nothing more is written; queued changes fail.
+            self.complete(upTo: end, failure: self.currentFailure())
+            return
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            if !inline { self.startRoundsIfDue() }
+            try self.commit(self.batch, slices: !inline)
+            let elapsed = DispatchTime.now().uptimeNanoseconds - started
+            let observer = self.shared.withLock { shared in
+                shared.stats.recordBatch(size: self.batch.count, nanoseconds: elapsed, inline: inline)
+                return shared.batchObserver
+            }
+            observer?(self.batch.count, elapsed, inline)
+            self.complete(upTo: end, failure: nil)
+        } catch {
+            try? self.database.execute("ROLLBACK")
+            let failure = CallgateError(
+                .unavailable,
+                "the store cannot write (\(error)); changes are refused until it is restarted"
+            )
+            self.shared.withLock { $0.failure = failure }
+            self.failed.store(true, ordering: .releasing)
+            self.complete(upTo: end, failure: failure)
+        }
+    }
+
+    /// At stop, once every claimed change is handled: the rounds in progress, then the rest of the
+    /// counter log, so that a clean stop leaves the log empty. Holds the work lock.
+    private func finishAtStop(processed: Int) {
+        // Whatever waits, now: the round in progress first, then a round of the rest.
+        while !self.failed.load(ordering: .acquiring) {
+            if self.callsWritten == self.callsRound.count {
+                guard !self.pendingCalls.isEmpty else { break }
+                self.startCallsRound(now: DispatchTime.now().uptimeNanoseconds)
+            }
+            do {
+                try self.commit([], slices: true)
+            } catch {
+                try? self.database.execute("ROLLBACK")
+                break
+            }
+        }
+        // A clean stop leaves the log empty (the next start has nothing to fold).
+        if !self.failed.load(ordering: .acquiring) {
+            do {
+                let s = self.statements!
+                try s.begin.run()
+                try self.foldAll(s)
+                try s.commit.run()
+                self.publishFolded(through: processed)
+            } catch {
+                try? self.database.execute("ROLLBACK")
+            }
+        }
+        // Whoever still waits for a fold (only after a failed one) hears why.
+        var ready: [WaiterHeap.Callback] = []
+        self.shared.withLock { $0.foldWaiters.popAll(into: &ready) }
+        for callback in ready {
+            callback(CallgateError(.unavailable, "the store stopped before the counters were folded"))
+        }
+    }
+
+    // MARK: - Committing on the caller's thread
+
+    /// Commits the changes waiting, up to and including the ticket's, on the calling thread, if the
+    /// writer is idle and only a few wait (``StoreConfiguration/inlineCommitChanges``); returns whether
+    /// the ticket's change is committed when it returns (`false` also when the commit failed: the
+    /// caller then waits with ``whenCommitted(_:_:)``, which reports the failure).
+    ///
+    /// For a lightly loaded server: an event loop holding replies for a commit would otherwise wake the
+    /// writer thread and be woken back by it, two thread hand-offs that cost more than the commit
+    /// itself on a small machine. Under load the writer is busy (it holds the work lock while it
+    /// commits) or many changes wait, and this returns `false` at once: the writer commits them in a
+    /// group. No round slices are written here (the writer writes them while idle), so the call costs
+    /// one small transaction. Never waits for the lock.
+    public func commitIfIdle(through ticket: ChangeTicket) -> Bool {
+        let position = Int(ticket.sequence)
+        let limit = self.inlineCommitChanges
+        guard limit > 0, position - self.committedPosition.load(ordering: .acquiring) < limit,
+            !self.stopping.load(ordering: .relaxed), !self.failed.load(ordering: .relaxed)
+        else { return false }
+        let settled: Bool? = self.work.withLockIfAvailable { processed in
+            guard !self.stopping.load(ordering: .acquiring) else { return false }
+            // Counted calls only (a counter log entry each): a large change (an import, a usage tally)
+            // is the writer's to commit, never an event loop's.
+            while self.batch.count < limit, let item = self.queue.pop(if: { $0.event.isCounter }) {
+                self.batch.append(item)
+            }
+            if !self.batch.isEmpty { self.processBatch(inline: true, &processed) }
+            // Not after a failure: the caller then registers and hears it (its replies must not go).
+            return position < self.committedPosition.load(ordering: .acquiring)
+        }
+        return settled ?? false
     }
 
     /// `async` durability: after a group smaller than a quarter of the largest, lets the next changes
@@ -404,7 +506,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     /// Applies one group in one transaction, with the next slices of the counter and calls rounds.
-    private func commit(_ batch: [(Int, ChangeRecord)]) throws {
+    private func commit(_ batch: [(Int, ChangeRecord)], slices: Bool) throws {
         let s = self.statements!
         try s.begin.run()
         self.foldedInTransaction = 0
@@ -463,7 +565,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         try flushCounters()
         if let last = batch.last { self.appliedPosition = last.0 + 1 }
         // At most a slice of each round per group, so that writing them never stalls a group for long.
-        let rows = Self.rowsPerGroup(batch.count)
+        let rows = slices ? Self.rowsPerGroup(batch.count) : 0
         let roundWasOpen = self.foldedUpTo < self.folding.count
         let foldEnd = try self.foldSlice(s, rows: rows)
         let callsEnd = min(self.callsRound.count, self.callsWritten + rows)
@@ -930,9 +1032,13 @@ public struct WriterStatistics: Sendable {
     /// The most logged counters written to `counters` in one transaction (a round's slice, or a
     /// reset's or deletion's fold of everything).
     public var largestFold: Int = 0
+    /// Transactions an event loop committed itself while the writer was idle
+    /// (``ChangeWriter/commitIfIdle(through:)``); included in `batches`.
+    public var inlineBatches: Int = 0
 
-    mutating func recordBatch(size: Int, nanoseconds: UInt64) {
+    mutating func recordBatch(size: Int, nanoseconds: UInt64, inline: Bool) {
         self.batches += 1
+        if inline { self.inlineBatches += 1 }
         self.changes += size
         self.largestBatch = max(self.largestBatch, size)
         self.commitNanoseconds += nanoseconds
@@ -1027,5 +1133,13 @@ struct WriterStatements {
             "INSERT OR REPLACE INTO pool_thresholds (organization_id, pool, threshold) VALUES (?, ?, ?)"
         )
         self.deleteThreshold = try db.prepare("DELETE FROM pool_thresholds WHERE organization_id = ? AND pool = ?")
+    }
+}
+
+extension ChangeEvent {
+    /// A counted call (the only change an event loop may commit itself).
+    fileprivate var isCounter: Bool {
+        if case .counter = self { return true }
+        return false
     }
 }

@@ -54,6 +54,11 @@ public struct StoreConfiguration: Sendable {
     /// next one (unless someone waits for a commit, or many changes wait). Waking the writer and
     /// committing for every change would cost each one a transaction's CPU on a busy machine.
     public var asyncGatherMicroseconds = 1000
+    /// `commit` durability with `synchronous` `normal`: when the writer is idle and fewer than this many
+    /// changes wait, the server's event loop that holds replies commits them itself
+    /// (``ChangeWriter/commitIfIdle(through:)``) instead of waking the writer thread and being woken
+    /// back: at low load that hand-off costs more than the commit. 0: always the writer.
+    public var inlineCommitChanges = 16
 
     public init(
         path: String,

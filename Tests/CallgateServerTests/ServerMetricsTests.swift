@@ -1,3 +1,4 @@
+import CallgateClient
 import CallgateCore
 import CallgateServer
 import CallgateStore
@@ -65,8 +66,8 @@ import Testing
         metrics.connectionRejected(.limit)
         metrics.connectionRejected(.slowReader)
         metrics.connectionRejected(.slowReader)
-        metrics.writerBatch(size: 3, nanoseconds: 400_000)
-        metrics.writerBatch(size: 100, nanoseconds: 2_000_000)
+        metrics.writerBatch(size: 3, nanoseconds: 400_000, inline: true)
+        metrics.writerBatch(size: 100, nanoseconds: 2_000_000, inline: false)
         let output = self.text(metrics)
 
         #expect(output.contains("# TYPE callgate_connections gauge"))
@@ -80,6 +81,7 @@ import Testing
         #expect(output.contains("callgate_writer_batch_size_sum 103.0\n"))
         #expect(output.contains("callgate_writer_commit_seconds_count 2\n"))
         #expect(output.contains("callgate_writer_changes_total 103\n"))
+        #expect(output.contains("callgate_writer_inline_commits_total 1\n"))
     }
 
     @Test func theStoreWriterReportsItsBatches() async throws {
@@ -90,9 +92,9 @@ import Testing
         defer { store.close() }
         let metrics = ServerMetrics()
         let seen = Atomic<Int>(0)
-        store.writer.setBatchObserver { size, nanoseconds in
+        store.writer.setBatchObserver { size, nanoseconds, inline in
             seen.add(size, ordering: .relaxed)
-            metrics.writerBatch(size: size, nanoseconds: nanoseconds)
+            metrics.writerBatch(size: size, nanoseconds: nanoseconds, inline: inline)
         }
         _ = try store.engine.createOrganization(name: "Acme", timeZone: "UTC", actor: Actor("key:admin"))
         try await store.writer.flush()
@@ -100,6 +102,33 @@ import Testing
         #expect(seen.load(ordering: .relaxed) >= 1)
         #expect(self.text(metrics).contains("callgate_writer_changes_total \(seen.load(ordering: .relaxed))\n"))
         store.writer.setBatchObserver(nil)
+    }
+
+    /// One call at a time (`commit` durability): the event loop commits each counted call itself while
+    /// the writer sleeps, and every ALLOW is counted in the store.
+    @Test func callsOneAtATimeAreCommittedOnTheEventLoop() async throws {
+        try await withTestServer { server in
+            let admin = try await server.connect()
+            defer { Task { await admin.close() } }
+            _ = try await admin.addNumber(Wire.AddNumberRequest(number: "+14155550100", provider: "telnyx"))
+            _ = try await admin.upsertAgent(Wire.UpsertAgentRequest(id: "alice"))
+            _ = try await admin.assign(Wire.AssignRequest(number: "+14155550100", agentID: "alice"))
+            for i in 1...30 {
+                let answer = try await admin.authorizeCall(
+                    Wire.AuthorizeCallRequest(agentID: "alice", destination: "+12025550123")
+                )
+                #expect(answer.verdict == .allow)
+                #expect(answer.count == UInt32(i))
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            let inline = server.store.writer.statistics.inlineBatches
+            // Most of the 30 (the writer may hold its lock at the moment of some).
+            #expect(inline >= 5, "\(inline) of 30 calls committed on the event loop")
+            #expect(self.text(server.metrics).contains("callgate_writer_inline_commits_total \(inline)\n"))
+            let org = try #require(server.store.engine.allOrganizations.first)
+            let number = try PhoneNumber.parse("+14155550100")
+            #expect(org.number(number)?.counter.count(on: org.today.key) == 30)
+        }
     }
 
     // MARK: - HTTP

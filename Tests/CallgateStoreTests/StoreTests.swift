@@ -1,5 +1,6 @@
 import CallgateCore
 import Foundation
+import Synchronization
 import Testing
 
 @testable import CallgateStore
@@ -292,6 +293,218 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
             let waited = Double(committedAt - started) / 1e9
             #expect(waited < 10, "the commit waited out the gathering interval: \(waited) s")
         }
+    }
+}
+
+/// `commit` durability at low load: the thread holding replies commits counted calls itself while the
+/// writer sleeps (``ChangeWriter/commitIfIdle(through:)``).
+@Suite struct InlineCommitTests {
+    static func store(
+        durability: StoreConfiguration.Durability = .commit,
+        synchronous: StoreConfiguration.Synchronous = .normal,
+        inline: Int = 16
+    ) throws -> (Store, Organization, () -> Void) {
+        let (path, cleanup) = temporaryDatabase()
+        var configuration = StoreConfiguration(path: path, durability: durability, synchronous: synchronous)
+        configuration.usageSnapshotSeconds = 3600
+        configuration.inlineCommitChanges = inline
+        let store = try Store.open(configuration)
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+        try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
+        try org.assign(n("+1 202 555 0101"), to: "a1", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
+        return (store, org, cleanup)
+    }
+
+    /// Records whether each committed transaction was inline and on which thread.
+    final class Commits: Sendable {
+        let inlineOnCaller = Atomic<Int>(0)
+        let inlineElsewhere = Atomic<Int>(0)
+        let caller = Locked<pthread_t?>(nil)
+
+        func observe(_ writer: ChangeWriter) {
+            writer.setBatchObserver { _, _, inline in
+                guard inline else { return }
+                let onCaller = self.caller.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+                if onCaller {
+                    self.inlineOnCaller.add(1, ordering: .relaxed)
+                } else {
+                    self.inlineElsewhere.add(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+
+    /// One counted call, then `commitIfIdle` on this thread (synchronous: the thread cannot change).
+    static func callAndCommit(_ org: Organization, _ store: Store, _ commits: Commits) throws -> (ChangeTicket, Bool) {
+        commits.caller.withLock { $0 = pthread_self() }
+        _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199"))
+        let ticket = try #require(store.writer.lastTicket)
+        let committed = store.writer.commitIfIdle(through: ticket)
+        // Answered `true` only once the change is committed, by this call or the writer before it.
+        if committed { #expect(store.writer.isCommitted(ticket)) }
+        commits.caller.withLock { $0 = nil }
+        return (ticket, committed)
+    }
+
+    @Test func anIdleWritersCountedCallsAreCommittedByTheCaller() async throws {
+        let (store, org, cleanup) = try Self.store()
+        defer { cleanup() }
+        try await store.writer.flush()
+        let commits = Commits()
+        commits.observe(store.writer)
+        var inline = 0
+        for _ in 0..<20 {
+            let (ticket, committed) = try Self.callAndCommit(org, store, commits)
+            if committed {
+                inline += 1
+            } else {
+                try await store.writer.waitForCommit(ticket)
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        // The writer sleeps between calls 2 ms apart; it may hold its lock at a call's moment (it wakes
+        // every 5 ms to look for work), so not every call is committed inline, but most are.
+        #expect(inline >= 5, "\(inline) of 20 committed inline")
+        #expect(commits.inlineOnCaller.load(ordering: .relaxed) >= 5)
+        #expect(commits.inlineElsewhere.load(ordering: .relaxed) == 0)
+        #expect(store.writer.statistics.inlineBatches == commits.inlineOnCaller.load(ordering: .relaxed))
+        store.writer.setBatchObserver(nil)
+        store.close()
+        // Committed for real: the counter log holds the 20 calls (folded at the clean stop).
+        let db = try SQLiteDatabase(path: store.configuration.path, readOnly: true)
+        #expect(try db.scalar("SELECT count FROM counters") == 20)
+    }
+
+    /// Only counted calls, only `commit` durability with `synchronous` `normal`, only when enabled.
+    @Test(arguments: [
+        (StoreConfiguration.Durability.async, StoreConfiguration.Synchronous.normal, 16),
+        (.commit, .full, 16),
+        (.commit, .normal, 0),
+    ])
+    func everythingElseIsLeftToTheWriter(
+        durability: StoreConfiguration.Durability,
+        synchronous: StoreConfiguration.Synchronous,
+        inline: Int
+    ) async throws {
+        let (store, org, cleanup) = try Self.store(durability: durability, synchronous: synchronous, inline: inline)
+        defer { cleanup() }
+        defer { store.close() }
+        try await store.writer.flush()
+        let commits = Commits()
+        commits.observe(store.writer)
+        for _ in 0..<10 {
+            let (ticket, _) = try Self.callAndCommit(org, store, commits)
+            try await store.writer.waitForCommit(ticket)
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        #expect(store.writer.statistics.inlineBatches == 0)
+        #expect(commits.inlineOnCaller.load(ordering: .relaxed) == 0)
+        store.writer.setBatchObserver(nil)
+    }
+
+    /// A full disk during an inline commit: `commitIfIdle` never answers `true` for a change that is not
+    /// committed, and the waiter hears the failure.
+    @Test func aFailedInlineCommitAcknowledgesNothing() async throws {
+        let (setup, org0, cleanup) = try Self.store()
+        defer { cleanup() }
+        _ = org0
+        try await setup.writer.flush()
+        let path = setup.configuration.path
+        setup.close()
+        let pages = try #require(try SQLiteDatabase(path: path).scalar("PRAGMA page_count"))
+        // Room for a few more pages: counter log rows fill them after some hundred calls.
+        var configuration = StoreConfiguration(path: path, maximumPageCount: Int(pages) + 2)
+        configuration.usageSnapshotSeconds = 3600
+        let store = try Store.open(configuration)
+        defer { store.close() }
+        let org = try #require(store.engine.organization(OrganizationID(1)))
+        var failure: CallgateError?
+        var inline = 0
+        calls: for _ in 0..<20_000 {
+            do {
+                _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199"))
+            } catch {
+                failure = error
+                break calls
+            }
+            let ticket = try #require(store.writer.lastTicket)
+            if store.writer.commitIfIdle(through: ticket) {
+                #expect(store.writer.isCommitted(ticket))
+                inline += 1
+                continue
+            }
+            do {
+                try await store.writer.waitForCommit(ticket)
+            } catch {
+                failure = error
+                break calls
+            }
+        }
+        #expect(inline > 0)
+        #expect(failure?.code == .unavailable, "\(String(describing: failure))")
+        #expect(!store.writer.isHealthy)
+    }
+
+    /// An admin change (not a counted call) is the writer's even while it sleeps.
+    @Test func anAdminChangeIsNotCommittedInline() async throws {
+        let (store, org, cleanup) = try Self.store()
+        defer { cleanup() }
+        defer { store.close() }
+        try await store.writer.flush()
+        for i in 0..<10 {
+            try org.upsertAgent(AgentInput(id: "b\(i)"), actor: admin)
+            let ticket = try #require(store.writer.lastTicket)
+            _ = store.writer.commitIfIdle(through: ticket)
+            try await store.writer.waitForCommit(ticket)
+        }
+        #expect(store.writer.statistics.inlineBatches == 0)
+    }
+}
+
+@Suite struct InlineCommitConcurrencyTests {
+    /// Four threads count calls and commit inline or wait, as event loops do, while the writer also
+    /// commits: every call is committed exactly once, and a ticket answered `true` is committed.
+    @Test func callersAndTheWriterCommitEveryCallOnce() async throws {
+        let (store, org, cleanup) = try InlineCommitTests.store()
+        defer { cleanup() }
+        for a in 2...4 {
+            let number = n("+1 202 555 010\(a)")
+            try org.upsertAgent(AgentInput(id: "a\(a)"), actor: admin)
+            try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
+            try org.assign(number, to: "a\(a)", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
+        }
+        try await store.writer.flush()
+        let perThread = 400
+        let failures = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<perThread {
+                do {
+                    _ = try org.authorizeCall(agent: "a\(t + 1)", destination: n("+1 212 555 0199"))
+                    guard let ticket = store.writer.lastTicket else { throw CallgateError(.internal, "no ticket") }
+                    if store.writer.commitIfIdle(through: ticket) {
+                        if !store.writer.isCommitted(ticket) { failures.add(1, ordering: .relaxed) }
+                    } else {
+                        let done = DispatchSemaphore(value: 0)
+                        store.writer.whenCommitted(ticket) { error in
+                            if error != nil { failures.add(1, ordering: .relaxed) }
+                            done.signal()
+                        }
+                        done.wait()
+                    }
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+                if i % 50 == 0 { usleep(300) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        let statistics = store.writer.statistics
+        #expect(statistics.inlineBatches > 0)
+        store.close()
+        let db = try SQLiteDatabase(path: store.configuration.path, readOnly: true)
+        #expect(try db.scalar("SELECT SUM(count) FROM counters") == Int64(4 * perThread))
+        #expect(try db.scalar("SELECT COUNT(*) FROM counters") == 4)
     }
 }
 

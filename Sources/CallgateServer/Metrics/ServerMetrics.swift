@@ -20,6 +20,7 @@ import Synchronization
 /// | `callgate_connections` (gauge), `callgate_connections_total` | |
 /// | `callgate_connections_rejected_total` | `reason` (`limit`, `auth`, `frame`, `idle`, `slow_reader`, `tls`) |
 /// | `callgate_writer_batch_size`, `callgate_writer_commit_seconds` (histograms), `callgate_writer_changes_total` | |
+/// | `callgate_writer_inline_commits_total` (transactions an event loop committed while the writer was idle) | |
 package final class ServerMetrics: Sendable {
     /// Why the server closed or refused a connection.
     package enum RejectReason: Int, CaseIterable, Sendable {
@@ -65,6 +66,7 @@ package final class ServerMetrics: Sendable {
     private let writerBatchSize: ValueHistogram
     private let writerCommit: DurationHistogram
     private let writerChanges: Counter
+    private let writerInlineCommits: Counter
     /// Series computed when scraped (the pool gauges, `PoolMetrics`), appended to the registry's.
     private let scrapeSources = Locked<[@Sendable () -> String]>([])
 
@@ -130,6 +132,12 @@ package final class ServerMetrics: Sendable {
         self.writerChanges = registry.makeCounter(
             descriptor: Self.descriptor("callgate_writer_changes_total", "Changes committed to the store.")
         )
+        self.writerInlineCommits = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "callgate_writer_inline_commits_total",
+                "Store transactions an event loop committed itself while the writer was idle."
+            )
+        )
     }
 
     // MARK: - Recording
@@ -165,12 +173,13 @@ package final class ServerMetrics: Sendable {
         self.rejections[reason.rawValue].increment()
     }
 
-    /// The store writer committed a transaction of `size` changes in `nanoseconds`; fits
-    /// `ChangeWriter.setBatchObserver`.
-    package func writerBatch(size: Int, nanoseconds: UInt64) {
+    /// The store committed a transaction of `size` changes in `nanoseconds` (`inline`: on an event
+    /// loop); fits `ChangeWriter.setBatchObserver`.
+    package func writerBatch(size: Int, nanoseconds: UInt64, inline: Bool) {
         self.writerBatchSize.record(Double(size))
         self.writerCommit.record(.nanoseconds(Int64(clamping: nanoseconds)))
         self.writerChanges.increment(by: Int64(size))
+        if inline { self.writerInlineCommits.increment() }
     }
 
     /// Every series in the Prometheus text format (version 0.0.4).
