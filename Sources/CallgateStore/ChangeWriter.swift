@@ -151,9 +151,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         if self.stopping.load(ordering: .acquiring) {
             throw CallgateError(.unavailable, "the store is closed; changes are refused")
         }
-        // A counted call whose reply waits for its commit: its event loop commits it itself
-        // (`commitIfIdle`) or wakes the writer when it registers to wait (`whenCommitted`).
-        let wakeLater = self.inlineCommitChanges > 0 && change.event.isCounter
+        // A counted call whose reply waits for its commit, while few wait: its event loop commits it
+        // itself (`commitIfIdle`) or wakes the writer when it registers to wait (`whenCommitted`).
+        // Once more wait than an event loop would commit, the writer is woken at once as usual.
+        let mayWakeLater = self.inlineCommitChanges > 0 && change.event.isCounter
         var position = self.queue.push(change)
         var spins = 0
         while position == nil {
@@ -167,7 +168,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             position = self.queue.push(change)
         }
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if !wakeLater { self.wakeIfSleeping() }
+        if !mayWakeLater
+            || position! - self.committedPosition.load(ordering: .relaxed) >= self.inlineCommitChanges
+        {
+            self.wakeIfSleeping()
+        }
         return ChangeTicket(sequence: UInt64(position!))
     }
 
