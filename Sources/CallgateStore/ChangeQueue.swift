@@ -96,6 +96,13 @@ final class ChangeQueue: @unchecked Sendable {
         return self.pop()
     }
 
+    /// Consumer only: whether the next record is ready and `accept` says yes (it stays queued).
+    func headIs(_ accept: (ChangeRecord) -> Bool) -> Bool {
+        let position = self.head
+        let slot = position & self.mask
+        return self.sequences[slot].load(ordering: .acquiring) == position + 1 && accept(self.records[slot])
+    }
+
     /// Positions claimed so far (some may still be being filled).
     var claimed: Int { self.tail.load(ordering: .relaxed) }
 }

@@ -108,6 +108,13 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private var batch: [(Int, ChangeRecord)] = []
     /// ``StoreConfiguration/inlineCommitChanges``, 0 when commits never run on a caller's thread.
     private let inlineCommitChanges: Int
+    /// Frames in the WAL after the last commit (`walHook`), and the backstop checkpoint's threshold
+    /// (``StoreConfiguration/walAutocheckpointPages``).
+    private let walFramesAtomic = Atomic<Int>(0)
+    private var walFrames: Int { self.walFramesAtomic.load(ordering: .relaxed) }
+    private let walCheckpointFrames: Int
+    /// An inline commit is in progress (under the work lock): `walHook` leaves the checkpoint alone.
+    private var committingInline = false
 
     private struct Shared {
         var waiters = WaiterHeap()
@@ -130,7 +137,28 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             ? max(0, configuration.inlineCommitChanges) : 0
         self.statements = try WriterStatements(database)
         self.usage = try UsageWriter(database)
+        self.walCheckpointFrames = max(configuration.walAutocheckpointPages, 100)
+        // Replaces SQLite's automatic checkpoint (`PRAGMA wal_autocheckpoint`), which would run inside
+        // whichever commit crosses the threshold, an event loop's too.
+        sqlite3_wal_hook(database.handle, Self.walHook, Unmanaged.passUnretained(self).toOpaque())
     }
+
+    deinit { sqlite3_wal_hook(self.database.handle, nil, nil) }
+
+    /// After each commit on the writer's connection: notes the WAL's size and, past the threshold and on
+    /// the writer thread, runs the backstop checkpoint as SQLite's automatic one would (the
+    /// checkpointer thread normally keeps the WAL far below it).
+    private static let walHook:
+        @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32)
+            -> Int32 = { context, db, name, frames in
+                guard let context else { return SQLITE_OK }
+                let writer = Unmanaged<ChangeWriter>.fromOpaque(context).takeUnretainedValue()
+                writer.walFramesAtomic.store(Int(frames), ordering: .relaxed)
+                if Int(frames) >= writer.walCheckpointFrames, !writer.committingInline {
+                    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                }
+                return SQLITE_OK
+            }
 
     /// Lets the writer name the local days of an organization loaded from the store.
     func register(_ organization: OrganizationID, timeZone: String) {
@@ -359,12 +387,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
             self.sleeping.store(true, ordering: .sequentiallyConsistent)
             atomicMemoryFence(ordering: .sequentiallyConsistent)
-            if let item = self.queue.pop() {
-                self.sleeping.store(false, ordering: .relaxed)
+            guard let item = self.queue.pop() else { return .sleep }
+            self.sleeping.store(false, ordering: .relaxed)
+            // Committed in this step: the batch is empty whenever the work lock is free (an event loop
+            // must never find a change it did not choose in it).
+            self.batch.append(item)
+            while self.batch.count < self.configuration.maximumBatch, let item = self.queue.pop() {
                 self.batch.append(item)
-                return .again
             }
-            return .sleep
         }
         let groupSize = self.batch.count
         self.processBatch(inline: false, &processed)
@@ -374,7 +404,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// Commits `batch` (or fails its tickets after a failure) and empties it: on the writer thread
     /// with the next slices of the rounds, or `inline` (``commitIfIdle(through:)``) without them.
     /// Holds the work lock.
-    private func processBatch(inline: Bool, _ processed: inout Int) {
+    private func processBatch(inline: Bool, begun: Bool = false, _ processed: inout Int) {
         let end = self.batch.last!.0 + 1
         defer {
             processed = end
@@ -388,7 +418,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         do {
             if !inline { self.startRoundsIfDue() }
-            try self.commit(self.batch, slices: !inline)
+            try self.commit(self.batch, slices: !inline, begun: begun)
             let elapsed = DispatchTime.now().uptimeNanoseconds - started
             let observer = self.shared.withLock { shared in
                 shared.stats.recordBatch(size: self.batch.count, nanoseconds: elapsed, inline: inline)
@@ -464,13 +494,28 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             !self.stopping.load(ordering: .relaxed), !self.failed.load(ordering: .relaxed)
         else { return false }
         let settled: Bool? = self.work.withLockIfAvailable { processed in
-            guard !self.stopping.load(ordering: .acquiring) else { return false }
+            // Not past the WAL's checkpoint threshold: that checkpoint (fsyncs, copying pages) is the
+            // writer's to run (`walHook`).
+            guard !self.stopping.load(ordering: .acquiring), !self.failed.load(ordering: .acquiring),
+                self.batch.isEmpty, self.walFrames < self.walCheckpointFrames
+            else { return false }
             // Counted calls only (a counter log entry each): a large change (an import, a usage tally)
             // is the writer's to commit, never an event loop's.
+            guard self.queue.headIs({ $0.event.isCounter }) else {
+                return position < self.committedPosition.load(ordering: .acquiring)
+            }
+            // Never wait for another connection's write lock (a key change) on an event loop: the
+            // writer will wait for it instead. Nothing is taken from the queue before BEGIN succeeds.
+            sqlite3_busy_timeout(self.database.handle, 0)
+            let begun = (try? self.statements.begin.run()) != nil
+            sqlite3_busy_timeout(self.database.handle, SQLiteDatabase.busyTimeoutMilliseconds)
+            guard begun else { return false }
             while self.batch.count < limit, let item = self.queue.pop(if: { $0.event.isCounter }) {
                 self.batch.append(item)
             }
-            if !self.batch.isEmpty { self.processBatch(inline: true, &processed) }
+            self.committingInline = true
+            self.processBatch(inline: true, begun: true, &processed)
+            self.committingInline = false
             // Not after a failure: the caller then registers and hears it (its replies must not go).
             return position < self.committedPosition.load(ordering: .acquiring)
         }
@@ -511,9 +556,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     }
 
     /// Applies one group in one transaction, with the next slices of the counter and calls rounds.
-    private func commit(_ batch: [(Int, ChangeRecord)], slices: Bool) throws {
+    private func commit(_ batch: [(Int, ChangeRecord)], slices: Bool, begun: Bool = false) throws {
         let s = self.statements!
-        try s.begin.run()
+        if !begun { try s.begin.run() }
         self.foldedInTransaction = 0
         // The group's counters, as one log row (a number counted twice in the group is logged twice;
         // the later entry wins when the log is read back).

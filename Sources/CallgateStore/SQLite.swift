@@ -41,8 +41,11 @@ final class SQLiteDatabase {
         self.handle = db
         self.path = path
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, 5000)
+        sqlite3_busy_timeout(db, Self.busyTimeoutMilliseconds)
     }
+
+    /// How long a statement waits for another connection's lock before `SQLITE_BUSY`.
+    static let busyTimeoutMilliseconds: Int32 = 5000
 
     deinit { sqlite3_close_v2(self.handle) }
 

@@ -446,6 +446,28 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
         #expect(!store.writer.isHealthy)
     }
 
+    /// Another connection holds the write lock (as a key change does for a moment): an event loop does
+    /// not wait for it (SQLite's busy handler would sleep up to 5 s); the writer commits once it is free.
+    @Test func anotherConnectionsWriteLockIsNotWaitedForInline() async throws {
+        let (store, org, cleanup) = try Self.store()
+        defer { cleanup() }
+        defer { store.close() }
+        try await store.writer.flush()
+        let other = try SQLiteDatabase(path: store.configuration.path)
+        try other.execute("BEGIN IMMEDIATE")
+        _ = try org.authorizeCall(agent: "a1", destination: n("+1 212 555 0199"))
+        let ticket = try #require(store.writer.lastTicket)
+        let started = DispatchTime.now().uptimeNanoseconds
+        #expect(!store.writer.commitIfIdle(through: ticket))
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        #expect(waited < 2, "commitIfIdle waited \(waited) s for the other connection's lock")
+        #expect(!store.writer.isCommitted(ticket))
+        try other.execute("COMMIT")
+        try await store.writer.waitForCommit(ticket)
+        #expect(store.writer.statistics.inlineBatches == 0)
+        #expect(store.writer.isHealthy)
+    }
+
     /// An admin change (not a counted call) is the writer's even while it sleeps.
     @Test func anAdminChangeIsNotCommittedInline() async throws {
         let (store, org, cleanup) = try Self.store()
