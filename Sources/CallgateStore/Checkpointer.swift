@@ -8,8 +8,8 @@ import Foundation
 /// as a latency spike).
 ///
 /// Runs `PRAGMA wal_checkpoint(PASSIVE)` once per interval: it copies what no reader still needs and
-/// never blocks the writer. The writer's own automatic checkpoint stays on, far above what this thread
-/// leaves behind, as a backstop.
+/// never blocks the writer. The writer's own backstop checkpoint (`ChangeWriter`'s WAL hook, at
+/// `walAutocheckpointPages`, on the writer thread only) stays far above what this thread leaves behind.
 final class Checkpointer: @unchecked Sendable {
     // @unchecked: `database` is used only by the checkpointer thread, and by `stop` after that thread
     // has finished; the semaphores are thread-safe.
