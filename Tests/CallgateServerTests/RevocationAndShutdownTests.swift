@@ -18,9 +18,7 @@ struct RevocationAndShutdownTests {
         try await withTestServer { server in
             let admin = try await server.connect()
             defer { Task { await admin.close() } }
-            _ = try await admin.addNumber(Wire.AddNumberRequest(number: "+14155550100", provider: "telnyx"))
-            _ = try await admin.upsertAgent(Wire.UpsertAgentRequest(id: "alice"))
-            _ = try await admin.assign(Wire.AssignRequest(number: "+14155550100", agentID: "alice"))
+            try await admin.addAndAssign("+14155550100", to: "alice")
             let created = try await admin.createKey(Wire.CreateKeyRequest(role: .dialer, label: "to revoke"))
             let keyID = try #require(created.key?.id)
             let other = try await server.connect(key: try server.makeKey(.dialer))

@@ -222,9 +222,7 @@ func expectStatus<T>(
         try await withTestServer { server in
             let c = try await server.connect()
             defer { Task { await c.close() } }
-            _ = try await c.addNumber(Wire.AddNumberRequest(number: "+14155550100", provider: "telnyx"))
-            _ = try await c.upsertAgent(Wire.UpsertAgentRequest(id: "a"))
-            _ = try await c.assign(Wire.AssignRequest(number: "+14155550100", agentID: "a"))
+            try await c.addAndAssign("+14155550100", to: "a")
             let answer = try await c.authorizeCall(Wire.AuthorizeCallRequest(agentID: "a", destination: "+12025550123"))
             #expect(answer.verdict == .allow)
             // The reply left only after the commit: the writer must already report the ALLOW committed.

@@ -110,9 +110,7 @@ import Testing
         try await withTestServer { server in
             let admin = try await server.connect()
             defer { Task { await admin.close() } }
-            _ = try await admin.addNumber(Wire.AddNumberRequest(number: "+14155550100", provider: "telnyx"))
-            _ = try await admin.upsertAgent(Wire.UpsertAgentRequest(id: "alice"))
-            _ = try await admin.assign(Wire.AssignRequest(number: "+14155550100", agentID: "alice"))
+            try await admin.addAndAssign("+14155550100", to: "alice")
             for i in 1...30 {
                 let answer = try await admin.authorizeCall(
                     Wire.AuthorizeCallRequest(agentID: "alice", destination: "+12025550123")

@@ -228,6 +228,15 @@ final class RawConnection: @unchecked Sendable {
     }
 }
 
+extension CallgateClient {
+    /// Adds a number (provider telnyx) and an agent, and assigns the number to the agent (default terms).
+    func addAndAssign(_ number: String, to agent: String) async throws {
+        _ = try await self.addNumber(Wire.AddNumberRequest(number: number, provider: "telnyx"))
+        _ = try await self.upsertAgent(Wire.UpsertAgentRequest(id: agent))
+        _ = try await self.assign(Wire.AssignRequest(number: number, agentID: agent))
+    }
+}
+
 extension Wire.Response.Result {
     var statusCode: Wire.StatusCode {
         if case .error(let status) = self { return status.code }

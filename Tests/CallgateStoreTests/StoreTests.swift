@@ -237,20 +237,30 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
     }
 }
 
+/// A store on a fresh file with agent `a1` holding +1 202 555 0101 (limit 100,000), usage snapshots
+/// out of the way (hourly); `configure` adjusts the rest.
+func storeWithOneAssignment(
+    durability: StoreConfiguration.Durability,
+    synchronous: StoreConfiguration.Synchronous = .normal,
+    _ configure: (inout StoreConfiguration) -> Void
+) throws -> (Store, Organization, () -> Void) {
+    let (path, cleanup) = temporaryDatabase()
+    var configuration = StoreConfiguration(path: path, durability: durability, synchronous: synchronous)
+    configuration.usageSnapshotSeconds = 3600
+    configure(&configuration)
+    let store = try Store.open(configuration)
+    let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+    try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
+    try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
+    try org.assign(n("+1 202 555 0101"), to: "a1", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
+    return (store, org, cleanup)
+}
+
 /// `async` durability: the writer lets changes gather between groups instead of committing each one
 /// as it comes, and never makes someone who waits for a commit wait for the gathering.
 @Suite struct AsyncGatheringTests {
     static func store(gather microseconds: Int) throws -> (Store, Organization, () -> Void) {
-        let (path, cleanup) = temporaryDatabase()
-        var configuration = StoreConfiguration(path: path, durability: .async)
-        configuration.usageSnapshotSeconds = 3600
-        configuration.asyncGatherMicroseconds = microseconds
-        let store = try Store.open(configuration)
-        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
-        try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
-        try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
-        try org.assign(n("+1 202 555 0101"), to: "a1", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
-        return (store, org, cleanup)
+        try storeWithOneAssignment(durability: .async) { $0.asyncGatherMicroseconds = microseconds }
     }
 
     /// Calls 200 µs apart for 0.2 s: with a 20-ms gathering interval a handful of groups, not one per call.
@@ -304,16 +314,9 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
         synchronous: StoreConfiguration.Synchronous = .normal,
         inline: Int = 16
     ) throws -> (Store, Organization, () -> Void) {
-        let (path, cleanup) = temporaryDatabase()
-        var configuration = StoreConfiguration(path: path, durability: durability, synchronous: synchronous)
-        configuration.usageSnapshotSeconds = 3600
-        configuration.inlineCommitChanges = inline
-        let store = try Store.open(configuration)
-        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
-        try org.upsertAgent(AgentInput(id: "a1"), actor: admin)
-        try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
-        try org.assign(n("+1 202 555 0101"), to: "a1", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
-        return (store, org, cleanup)
+        try storeWithOneAssignment(durability: durability, synchronous: synchronous) {
+            $0.inlineCommitChanges = inline
+        }
     }
 
     /// Records whether each committed transaction was inline and on which thread.
