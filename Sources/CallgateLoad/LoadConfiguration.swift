@@ -34,10 +34,11 @@ public struct LoadConfiguration: Sendable {
     /// agents may not call (``denyDestination``).
     public var denyShare: Double = 0
     /// A destination outside the agents' allowed countries: Japan, which no seed allows unless told to
-    /// (``validate()`` refuses a seed whose countries include ``denyCountry``).
-    public var denyDestination = "+81312345678"
+    /// (``validate()`` refuses a seed whose countries include ``denyCountry``). Constants, so that the
+    /// number and its country cannot disagree.
+    public static let denyDestination = "+81312345678"
     /// The ISO country of ``denyDestination``.
-    public var denyCountry = "JP"
+    public static let denyCountry = "JP"
     public var mix = LoadMix()
 
     /// Numbers per agent of the seed: the spare numbers of the lifecycle methods follow the agents' numbers.
@@ -85,9 +86,9 @@ public struct LoadConfiguration: Sendable {
         if self.warmup < .zero { try fail("warmup must not be negative") }
         if self.agentCount < 1 { try fail("there must be at least one agent") }
         if !(self.denyShare >= 0 && self.denyShare <= 1) { try fail("deny share must be 0 to 1") }
-        if self.denyShare > 0, self.assignCountries.contains(where: { $0.uppercased() == self.denyCountry }) {
+        if self.denyShare > 0, self.assignCountries.contains(where: { $0.uppercased() == Self.denyCountry }) {
             try fail(
-                "the deny share calls \(self.denyCountry) (\(self.denyDestination)), which the seed's countries allow; leave \(self.denyCountry) out of countries="
+                "the deny share calls \(Self.denyCountry) (\(Self.denyDestination)), which the seed's countries allow; leave \(Self.denyCountry) out of countries="
             )
         }
         if self.mix.total == 0 { try fail("the mix has no weight") }

@@ -29,7 +29,7 @@ final class LoadPlan: @unchecked Sendable {
             let id = LoadNumbering.agentID(agent)
             bytes += LoadCodec.authorizeCallMethod(agentID: id, destination: LoadNumbering.allowedDestination(agent))
             offsets.append(bytes.count)
-            bytes += LoadCodec.authorizeCallMethod(agentID: id, destination: configuration.denyDestination)
+            bytes += LoadCodec.authorizeCallMethod(agentID: id, destination: LoadConfiguration.denyDestination)
             offsets.append(bytes.count)
         }
         let templates = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 8)

@@ -88,12 +88,7 @@ final class ChangeQueue: @unchecked Sendable {
 
     /// Consumer only: takes the next record if it is ready and `accept` says yes.
     func pop(if accept: (ChangeRecord) -> Bool) -> (position: Int, record: ChangeRecord)? {
-        let position = self.head
-        let slot = position & self.mask
-        guard self.sequences[slot].load(ordering: .acquiring) == position + 1, accept(self.records[slot]) else {
-            return nil
-        }
-        return self.pop()
+        self.headIs(accept) ? self.pop() : nil
     }
 
     /// Consumer only: whether the next record is ready and `accept` says yes (it stays queued).
