@@ -57,6 +57,37 @@ import Testing
         #expect(ServerMetrics.name(of: .resourceExhausted) == "RESOURCE_EXHAUSTED")
     }
 
+    /// The hot path counts AuthorizeCall answers per connection and adds them once per read burst: the
+    /// same series as one request at a time, and a tally added twice counts once.
+    @Test func aConnectionsTallyAddsToTheSameSeries() {
+        let metrics = ServerMetrics()
+        let authorize = Wire.Request.Method.authorizeCall(Wire.AuthorizeCallRequest()).index
+        metrics.requestFinished(methodIndex: authorize, code: .ok, nanoseconds: 7_000)
+        var tally = metrics.makeTally()
+        #expect(tally.isEmpty)
+        tally.authorizeCall(nanoseconds: 20_000, reason: 0)
+        tally.authorizeCall(nanoseconds: 30_000, reason: 0)
+        tally.authorizeCall(nanoseconds: 2_000_000_000, reason: Int(DenyReason.countryNotAllowed.rawValue))
+        tally.authorizeCall(nanoseconds: 1, reason: 200)  // no such reason: timed, not a decision
+        metrics.add(&tally)
+        #expect(tally.isEmpty)
+        metrics.add(&tally)
+        let output = self.text(metrics)
+
+        #expect(output.contains(#"callgate_requests_total{method="authorize_call",code="OK"} 5"#))
+        #expect(output.contains(#"callgate_request_duration_seconds_bucket{method="authorize_call",le="0.00001"} 2"#))
+        #expect(output.contains(#"callgate_request_duration_seconds_bucket{method="authorize_call",le="0.000025"} 3"#))
+        #expect(output.contains(#"callgate_request_duration_seconds_bucket{method="authorize_call",le="0.00005"} 4"#))
+        #expect(output.contains(#"callgate_request_duration_seconds_bucket{method="authorize_call",le="1.0"} 4"#))
+        #expect(output.contains(#"callgate_request_duration_seconds_bucket{method="authorize_call",le="+Inf"} 5"#))
+        #expect(output.contains(#"callgate_request_duration_seconds_sum{method="authorize_call"} 2.000057001"#))
+        #expect(output.contains(#"callgate_request_duration_seconds_count{method="authorize_call"} 5"#))
+        #expect(output.contains(#"callgate_decisions_total{result="ALLOW"} 2"#))
+        #expect(output.contains(#"callgate_decisions_total{result="COUNTRY_NOT_ALLOWED"} 1"#))
+        // One HELP and one TYPE line for the family.
+        #expect(output.components(separatedBy: "# TYPE callgate_request_duration_seconds ").count == 2)
+    }
+
     @Test func connectionsAndWriterBatches() {
         let metrics = ServerMetrics()
         metrics.connectionOpened()
@@ -105,7 +136,7 @@ import Testing
     }
 
     /// One call at a time (`commit` durability): the event loop commits each counted call itself while
-    /// the writer sleeps, and every ALLOW is counted in the store.
+    /// the writer sleeps, and every ALLOW is counted in the store and in the metrics.
     @Test func callsOneAtATimeAreCommittedOnTheEventLoop() async throws {
         try await withTestServer { server in
             let admin = try await server.connect()
@@ -126,6 +157,11 @@ import Testing
             let org = try #require(server.store.engine.allOrganizations.first)
             let number = try PhoneNumber.parse("+14155550100")
             #expect(org.number(number)?.counter.count(on: org.today.key) == 30)
+            // Each answer was counted by its connection and added to the metrics before it left.
+            let scrape = self.text(server.metrics)
+            #expect(scrape.contains(#"callgate_requests_total{method="authorize_call",code="OK"} 30"#))
+            #expect(scrape.contains(#"callgate_request_duration_seconds_count{method="authorize_call"} 30"#))
+            #expect(scrape.contains(#"callgate_decisions_total{result="ALLOW"} 30"#))
         }
     }
 

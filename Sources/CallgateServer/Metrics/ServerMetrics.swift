@@ -6,11 +6,12 @@ import Synchronization
 /// The server's Prometheus metrics.
 ///
 /// Every series is a metric object created once and kept in an array indexed by method, status code,
-/// deny reason or reject reason, so recording is an array index and an atomic add (a histogram adds a
-/// short lock of its own): no label arrays, strings or dictionary look-ups per request. The
-/// `{method, code}` and `{method}` request series are created on their first use (408 and 24 of them
-/// would mostly stay at zero) and cached in an atomic reference, so only that first use takes the
-/// registry's lock.
+/// deny reason or reject reason, so recording is an array index and an atomic add (the writer's
+/// histograms add a short lock of their own): no label arrays, strings or dictionary look-ups per
+/// request. The `{method, code}` request series are created on their first use (408 of them would
+/// mostly stay at zero) and cached in an atomic reference, so only that first use takes the
+/// registry's lock. Request durations are atomic bucket counts of our own (``RequestDurations``), and
+/// AuthorizeCall answers are counted per connection (``RequestTally``) and added once per read burst.
 ///
 /// | metric | labels |
 /// |---|---|
@@ -55,10 +56,12 @@ package final class ServerMetrics: Sendable {
 
     /// `callgate_requests_total{method,code}` at `methodIndex * codeCount + code.rawValue`.
     private let requests: [LazyMetric<Counter>]
-    /// `callgate_request_duration_seconds{method}` at `methodIndex`.
-    private let durations: [LazyMetric<DurationHistogram>]
+    /// `callgate_request_duration_seconds{method}`.
+    let durations: RequestDurations
     /// `callgate_decisions_total{result}`: `ALLOW` at 0, a deny reason at its raw value.
     private let decisions: [Counter?]
+    /// Entries of `decisions` (ALLOW and every deny reason's raw value).
+    var decisionCount: Int { self.decisions.count }
     private let connectionsOpen: Gauge
     private let connectionsAccepted: Counter
     /// `callgate_connections_rejected_total{reason}` at the reason's raw value.
@@ -86,7 +89,7 @@ package final class ServerMetrics: Sendable {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         self.requests = (0..<(Self.methodCount * Self.codeCount)).map { _ in LazyMetric() }
-        self.durations = (0..<Self.methodCount).map { _ in LazyMetric() }
+        self.durations = RequestDurations(bounds: Self.requestBuckets, methodNames: Wire.Request.Method.allNames)
 
         let decisionsName = Self.descriptor(
             "callgate_decisions_total",
@@ -148,9 +151,22 @@ package final class ServerMetrics: Sendable {
         guard methodIndex >= 0, methodIndex < Self.methodCount else { return }
         let slot = methodIndex * Self.codeCount + Int(code.rawValue)
         self.requests[slot].get { self.makeRequestCounter(methodIndex: methodIndex, code: code) }.increment()
-        self.durations[methodIndex].get { self.makeDurationHistogram(methodIndex: methodIndex) }
-            .record(.nanoseconds(Int64(clamping: nanoseconds)))
+        self.durations.record(methodIndex: methodIndex, nanoseconds: nanoseconds)
     }
+
+    /// `callgate_requests_total{method,code}` (in range).
+    func requestCounter(methodIndex: Int, code: Wire.StatusCode) -> Counter {
+        self.requests[methodIndex * Self.codeCount + Int(code.rawValue)].get {
+            self.makeRequestCounter(methodIndex: methodIndex, code: code)
+        }
+    }
+
+    /// `callgate_decisions_total` at `index` (0: ALLOW, else a deny reason's raw value).
+    func decisionCounter(_ index: Int) -> Counter? {
+        index >= 0 && index < self.decisions.count ? self.decisions[index] : nil
+    }
+
+    static let authorizeCallIndex = Wire.Request.Method.authorizeCall(Wire.AuthorizeCallRequest()).index
 
     /// Counts one AuthorizeCall decision: `nil` is ALLOW.
     package func decision(_ reason: DenyReason?) {
@@ -185,6 +201,7 @@ package final class ServerMetrics: Sendable {
     /// Every series in the Prometheus text format (version 0.0.4).
     package func render() -> [UInt8] {
         var bytes = self.registry.emitToBuffer()
+        bytes += Array(self.durations.render().utf8)
         for source in self.scrapeSources.withLock({ $0 }) { bytes += Array(source().utf8) }
         return bytes
     }
@@ -203,17 +220,6 @@ package final class ServerMetrics: Sendable {
                 "Requests answered, by method and gRPC status code."
             ),
             labels: [("method", Wire.Request.Method.allNames[methodIndex]), ("code", Self.name(of: code))]
-        )
-    }
-
-    private func makeDurationHistogram(methodIndex: Int) -> DurationHistogram {
-        self.registry.makeDurationHistogram(
-            descriptor: Self.descriptor(
-                "callgate_request_duration_seconds",
-                "Time from a request's arrival to its response, by method."
-            ),
-            labels: [("method", Wire.Request.Method.allNames[methodIndex])],
-            buckets: Self.requestBuckets
         )
     }
 
