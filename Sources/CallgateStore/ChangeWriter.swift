@@ -36,7 +36,8 @@ import Synchronization
 /// keeps serving reads.
 public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     // @unchecked: `database`, `statements`, `usage`, `zones`, `dayNames`, the batch and the counter log's and calls'
-    // state are touched only under the `work` lock (after `start`); everything else shared is atomic or in a Locked.
+    // state are touched only under the `work` lock (after `start`), the rounds being prepared only by the writer
+    // thread; everything else shared is atomic or in a Locked.
     private let queue: ChangeQueue
     private let configuration: StoreConfiguration
     private let database: SQLiteDatabase
@@ -75,6 +76,22 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private var roundCovers = 0
     /// A ``ChangeEvent/countersVisible`` waits: start the next round without waiting for the interval.
     private var foldSoon = false
+    /// Whether the round in progress of each kind is paced (spread over half the interval, see
+    /// `dueRows`) rather than written as fast as groups allow: not when a report or a retention pass
+    /// waits for it, not when it started early because too many numbers waited, not at stop.
+    private var foldPaced = false
+    private var callsPaced = false
+    /// A round taken from `unfolded` / `pendingCalls` (under the work lock) whose entries the writer
+    /// thread is putting in key order outside the lock (`prepareRounds`, ~10 ms each for 50,000
+    /// numbers, which inline commits would otherwise wait for); installed at the writer's next step.
+    /// The flags are read by inline commits (under the lock); the snapshots and the sorted rounds are
+    /// the writer thread's alone.
+    private var foldPreparing = false
+    private var callsPreparing = false
+    private var foldSnapshot: [CounterKey: UInt32]?
+    private var callsSnapshot: [NumberKey: Int64]?
+    private var preparedFold: [(key: CounterKey, count: UInt32)]?
+    private var preparedCalls: [(key: NumberKey, calls: Int64)]?
     /// Counters written in the open transaction, and the most in one so far (``WriterStatistics/largestFold``).
     private var foldedInTransaction = 0
     private var largestFold = 0
@@ -332,6 +349,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         case again
         case sleep
         case gather(groupSize: Int)
+        /// Sort the rounds just taken, outside the work lock.
+        case prepareRounds
         case stopped
     }
 
@@ -355,6 +374,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 self.sleeping.store(false, ordering: .relaxed)
             case .gather(let groupSize):
                 self.gatherIfAsync(after: groupSize)
+            case .prepareRounds:
+                self.prepareRounds()
             case .stopped:
                 break loop
             }
@@ -364,6 +385,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     /// One group, one idle round slice, the stop, or the decision to sleep. Holds the work lock.
     private func step(_ processed: inout Int) -> Step {
+        self.installPreparedRounds()
         while self.batch.count < self.configuration.maximumBatch, let item = self.queue.pop() {
             self.batch.append(item)
         }
@@ -372,10 +394,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 self.finishAtStop(processed: processed)
                 return .stopped
             }
-            // Idle: write calls-since-assigned deltas and fold counters that are due (in slices)
-            // before sleeping.
-            self.startRoundsIfDue()
-            if self.callsWritten < self.callsRound.count || self.foldedUpTo < self.folding.count,
+            // Idle: write the slices of the calls-since-assigned and counter rounds that their pace
+            // asks for by now before sleeping (the sleep's timeout brings the writer back for the rest).
+            if self.startRoundsIfDue() { return .prepareRounds }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if self.dueCallsRows(now: now) > 0 || self.dueFoldRows(now: now) > 0,
                 !self.failed.load(ordering: .acquiring)
             {
                 do {
@@ -398,7 +421,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         let groupSize = self.batch.count
         self.processBatch(inline: false, &processed)
-        return self.failed.load(ordering: .relaxed) ? .again : .gather(groupSize: groupSize)
+        if self.failed.load(ordering: .relaxed) { return .again }
+        // After the group (a change in it may need the counters folded: `foldAll` never runs while a
+        // round is being prepared).
+        if self.startRoundsIfDue() { return .prepareRounds }
+        return .gather(groupSize: groupSize)
     }
 
     /// Commits `batch` (or fails its tickets after a failure) and empties it: on the writer thread
@@ -417,7 +444,6 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         let started = DispatchTime.now().uptimeNanoseconds
         do {
-            if !inline { self.startRoundsIfDue() }
             try self.commit(self.batch, slices: !inline, begun: begun)
             let elapsed = DispatchTime.now().uptimeNanoseconds - started
             let observer = self.shared.withLock { shared in
@@ -441,11 +467,16 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// At stop, once every claimed change is handled: the rounds in progress, then the rest of the
     /// counter log, so that a clean stop leaves the log empty. Holds the work lock.
     private func finishAtStop(processed: Int) {
+        self.foldPaced = false
+        self.callsPaced = false
         // Whatever waits, now: the round in progress first, then a round of the rest.
         while !self.failed.load(ordering: .acquiring) {
             if self.callsWritten == self.callsRound.count {
                 guard !self.pendingCalls.isEmpty else { break }
                 self.startCallsRound(now: DispatchTime.now().uptimeNanoseconds)
+                self.callsPaced = false
+                self.prepareRounds()
+                self.installPreparedRounds()
             }
             do {
                 try self.commit([], slices: true)
@@ -592,7 +623,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 foldedThrough = position + 1
             }
             // A report or a retention pass waits for the next round(s), which start at once.
-            if case .countersVisible = record.event { self.foldSoon = true }
+            if case .countersVisible = record.event {
+                self.foldSoon = true
+                self.foldPaced = false
+            }
             // Retention deletes these rows: a fold must not write them back afterwards.
             if case .retentionPruned(let prune) = record.event {
                 self.dropCounters(of: record.organization, before: prune.beforeDay)
@@ -614,11 +648,13 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         try flushCounters()
         if let last = batch.last { self.appliedPosition = last.0 + 1 }
-        // At most a slice of each round per group, so that writing them never stalls a group for long.
+        // At most a slice of each round per group, so that writing them never stalls a group for long,
+        // and no more than their pace asks for.
         let rows = slices ? Self.rowsPerGroup(batch.count) : 0
+        let now = rows > 0 ? DispatchTime.now().uptimeNanoseconds : 0
         let roundWasOpen = self.foldedUpTo < self.folding.count
-        let foldEnd = try self.foldSlice(s, rows: rows)
-        let callsEnd = min(self.callsRound.count, self.callsWritten + rows)
+        let foldEnd = try self.foldSlice(s, rows: min(rows, self.dueFoldRows(now: now)))
+        let callsEnd = min(self.callsRound.count, self.callsWritten + min(rows, self.dueCallsRows(now: now)))
         for i in self.callsWritten..<callsEnd where self.callsRound[i].calls != 0 {
             s.addCalls.bind(1, self.callsRound[i].calls)
             s.addCalls.bind(2, Int64(self.callsRound[i].key.organization.rawValue))
@@ -633,7 +669,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         // Only once the transaction holding them is committed are the slices written.
         self.foldedUpTo = foldEnd
         self.callsWritten = callsEnd
-        if self.foldedUpTo == self.folding.count {
+        if self.foldedUpTo == self.folding.count, !self.foldPreparing {
             // Nothing waits to be folded: everything applied is. Else a round just ended: what it covers.
             if self.unfolded.isEmpty {
                 foldedThrough = self.appliedPosition
@@ -688,10 +724,14 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// deltas counted so far each become a round to write, once the previous round of its kind is
     /// written; what comes meanwhile waits for the next round, so a busy writer writes each number once
     /// per round instead of every group.
-    private func startRoundsIfDue() {
-        let countersWait = self.foldedUpTo == self.folding.count && !self.unfolded.isEmpty
-        let callsWait = self.callsWritten == self.callsRound.count && !self.pendingCalls.isEmpty
-        guard countersWait || callsWait else { return }
+    ///
+    /// - Returns: whether a round was taken, to be prepared outside the work lock (`prepareRounds`).
+    private func startRoundsIfDue() -> Bool {
+        let countersWait =
+            !self.foldPreparing && self.foldedUpTo == self.folding.count && !self.unfolded.isEmpty
+        let callsWait =
+            !self.callsPreparing && self.callsWritten == self.callsRound.count && !self.pendingCalls.isEmpty
+        guard countersWait || callsWait else { return false }
         let now = DispatchTime.now().uptimeNanoseconds
         if countersWait,
             self.foldSoon || now &- self.foldStartedAt >= self.roundInterval
@@ -704,31 +744,102 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         {
             self.startCallsRound(now: now)
         }
+        return self.foldSnapshot != nil || self.callsSnapshot != nil
     }
 
+    /// Puts the rounds taken in key order (neighbouring rows share B-tree pages, so a slice touches
+    /// fewer of them). On the writer thread, without the work lock.
+    private func prepareRounds() {
+        if let snapshot = self.foldSnapshot {
+            var round: [(key: CounterKey, count: UInt32)] = []
+            round.reserveCapacity(snapshot.count)
+            for (key, count) in snapshot { round.append((key, count)) }
+            round.sort { $0.key < $1.key }
+            self.preparedFold = round
+            self.foldSnapshot = nil
+        }
+        if let snapshot = self.callsSnapshot {
+            var round: [(key: NumberKey, calls: Int64)] = []
+            round.reserveCapacity(snapshot.count)
+            for (key, calls) in snapshot { round.append((key, calls)) }
+            round.sort { $0.key < $1.key }
+            self.preparedCalls = round
+            self.callsSnapshot = nil
+        }
+    }
+
+    /// Makes the prepared rounds the ones written from now on. Holds the work lock.
+    private func installPreparedRounds() {
+        if let round = self.preparedFold {
+            self.folding = round
+            self.foldedUpTo = 0
+            self.preparedFold = nil
+            self.foldPreparing = false
+        }
+        if let round = self.preparedCalls {
+            self.callsRound = round
+            self.callsWritten = 0
+            self.preparedCalls = nil
+            self.callsPreparing = false
+        }
+    }
+
+    /// Takes the calls counted so far as the next round (see `prepareRounds`). Holds the work lock.
     private func startCallsRound(now: UInt64) {
-        self.callsRound.removeAll(keepingCapacity: true)
-        self.callsRound.reserveCapacity(self.pendingCalls.count)
-        for (key, calls) in self.pendingCalls { self.callsRound.append((key, calls)) }
-        self.callsRound.sort { $0.key < $1.key }
-        self.callsWritten = 0
-        self.pendingCalls.removeAll(keepingCapacity: true)
+        self.callsPaced = self.pendingCalls.count < Self.foldEarlyCount
+        self.callsSnapshot = self.pendingCalls
+        self.pendingCalls = Dictionary(minimumCapacity: self.pendingCalls.count)
+        self.callsPreparing = true
         self.callsWrittenAt = now
+    }
+
+    /// Rows of a round due: a paced round is spread evenly over `window` nanoseconds from its start
+    /// (half the interval: a round over 50,000 numbers every 5 s is then 40,000 rows a second, not a
+    /// burst of the writer at full speed that would delay the calls committed meanwhile and take a core
+    /// from the event loops); past that, or unpaced, all of what is left.
+    static func dueRows(total: Int, done: Int, elapsed: UInt64, window: UInt64, paced: Bool) -> Int {
+        let left = total - done
+        guard paced, left > 0, window > 0, elapsed < window else { return max(0, left) }
+        let target = Int(UInt64(total).multipliedReportingOverflow(by: elapsed).partialValue / window)
+        return max(0, target - done)
+    }
+
+    private func dueRows(total: Int, done: Int, startedAt: UInt64, paced: Bool, now: UInt64) -> Int {
+        Self.dueRows(total: total, done: done, elapsed: now &- startedAt, window: self.roundInterval / 2, paced: paced)
+    }
+
+    private func dueFoldRows(now: UInt64) -> Int {
+        self.dueRows(
+            total: self.folding.count,
+            done: self.foldedUpTo,
+            startedAt: self.foldStartedAt,
+            paced: self.foldPaced,
+            now: now
+        )
+    }
+
+    private func dueCallsRows(now: UInt64) -> Int {
+        self.dueRows(
+            total: self.callsRound.count,
+            done: self.callsWritten,
+            startedAt: self.callsWrittenAt,
+            paced: self.callsPaced,
+            now: now
+        )
     }
 
     // MARK: - The counter log
 
+    /// Takes the counters logged so far as the next round (see `prepareRounds`): the log rows up to
+    /// now and the changes applied so far are what it covers. Holds the work lock.
     private func startFoldRound(now: UInt64) {
-        self.folding.removeAll(keepingCapacity: true)
-        self.folding.reserveCapacity(self.unfolded.count)
-        for (key, count) in self.unfolded { self.folding.append((key, count)) }
-        // In key order: neighbouring rows share B-tree pages, so a slice touches fewer of them.
-        self.folding.sort { $0.key < $1.key }
-        self.foldedUpTo = 0
         self.foldingThrough = self.lastLogID
         self.roundCovers = self.appliedPosition
+        self.foldPaced = !self.foldSoon && self.unfolded.count < Self.foldEarlyCount
         self.foldSoon = false
-        self.unfolded.removeAll(keepingCapacity: true)
+        self.foldSnapshot = self.unfolded
+        self.unfolded = Dictionary(minimumCapacity: self.unfolded.count)
+        self.foldPreparing = true
         self.foldStartedAt = now
     }
 

@@ -2,11 +2,12 @@ import CSQLite
 public import CallgateCore
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Moves the engine's usage tallies into the store and keeps past days within the retention.
 ///
 /// ```
-///  engine (agent locks) ──takeUsage() every 15 s──▶ one change per ≤ 512 records ──▶ ChangeWriter
+///  engine (agent locks) ──takeUsage() every 15 s──▶ one change per ≤ 64 records ──▶ ChangeWriter
 ///                       ◀──usageStored(part)── after its commit (never before: nothing is lost)
 ///  every hour: delete ≤ 500 rows per table per change, days before today − (retention − 1)
 /// ```
@@ -14,7 +15,11 @@ import Foundation
 /// Tallies are written as deltas, so what a crash can lose is what the engine counted since the last
 /// take (allowed calls by hour and denials: at most one interval); the daily counters, written with
 /// every call, are not affected. One take runs at a time, and one prune; a report takes first
-/// (``takeNow(foldingCounters:)``), so that it includes everything counted up to the moment it was asked.
+/// (``takeNow(foldingCounters:of:paced:)``), so that it includes everything counted up to the moment it
+/// was asked. The periodic take is paced: after each change it waits three times as long as that
+/// change took to commit, so that a tally of 50,000 rows takes about a quarter of the writer's time for a
+/// few seconds instead of all of it for one (the calls committed meanwhile wait behind it, and the
+/// writer's core is one of the event loops' too); a report waiting for it ends the pacing.
 public final class UsageRecorder: Sendable {
     // Takes are serialized by `takes` (two at once would store the same tallies twice), prunes by `prunes`.
     private let engine: Engine
@@ -30,12 +35,16 @@ public final class UsageRecorder: Sendable {
     private let stopRequested = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let state = Locked(State.idle)
+    /// Takes waiting for `takes` that must not wait for a paced one (reports, stop).
+    private let urgentTakes = Atomic<Int>(0)
 
     private enum State { case idle, running, stopped }
 
     /// Records per change at most: a change is applied inside one group commit, so this bounds how
-    /// long it can delay the calls committed with it.
-    static let recordsPerChange = 512
+    /// long it can delay the calls committed with it (~1 ms on a slow VM).
+    static let recordsPerChange = 64
+    /// Longest pause between two changes of a paced take.
+    static let maximumPace = Duration.milliseconds(20)
     /// Rows deleted per table per retention change.
     public static let pruneRowsPerChange = 500
 
@@ -58,7 +67,7 @@ public final class UsageRecorder: Sendable {
             var nextPrune = DispatchTime.now() + self.interval
             while self.stopRequested.wait(timeout: .now() + self.interval) == .timedOut {
                 // A failure (store failed, queue full) leaves the tallies counted: the next take retries.
-                _ = try? self.takeNow()
+                _ = try? self.takeNow(paced: true)
                 if DispatchTime.now() >= nextPrune {
                     _ = try? self.pruneNow()
                     nextPrune = DispatchTime.now() + self.pruneInterval
@@ -79,6 +88,7 @@ public final class UsageRecorder: Sendable {
             return state == .running
         }
         guard wasRunning else { return }
+        self.urgentTakes.add(1, ordering: .relaxed)
         self.stopRequested.signal()
         self.finished.wait()
     }
@@ -93,15 +103,19 @@ public final class UsageRecorder: Sendable {
     ///   - foldingCounters: also make every daily counter counted so far visible in the `counters`
     ///     table (``ChangeEvent/countersVisible``), as a report covering today needs.
     ///   - organization: only this organization's tallies (a report); `nil` for all.
+    ///   - paced: pause after each change (the periodic take), unless an urgent take waits.
     /// - Returns: how many records were written.
     /// - Throws: ``CallgateError`` from the writer (`unavailable`, `resourceExhausted`): what was not
     ///   committed stays counted in the engine.
     @discardableResult
     public func takeNow(
         foldingCounters: Bool = false,
-        of organization: OrganizationID? = nil
+        of organization: OrganizationID? = nil,
+        paced: Bool = false
     ) throws(CallgateError) -> Int {
+        if !paced { self.urgentTakes.add(1, ordering: .relaxed) }
         self.takes.wait()
+        if !paced { self.urgentTakes.subtract(1, ordering: .relaxed) }
         defer { self.takes.signal() }
         var written = 0
         if foldingCounters { try self.makeCountersVisible() }
@@ -116,6 +130,7 @@ public final class UsageRecorder: Sendable {
                     end += 1
                 }
                 let batch = parts[start..<end]
+                let started = ContinuousClock.now
                 do throws(CallgateError) {
                     try self.commit(org.id, .usageTallied(batch.flatMap(\.records)), actor: nil)
                 } catch {
@@ -125,6 +140,10 @@ public final class UsageRecorder: Sendable {
                 for part in batch { org.usageStored(part) }
                 written += count
                 start = end
+                if paced, start < parts.count, self.urgentTakes.load(ordering: .relaxed) == 0 {
+                    let pause = min((ContinuousClock.now - started) * 3, Self.maximumPace).components
+                    Thread.sleep(forTimeInterval: Double(pause.seconds) + Double(pause.attoseconds) * 1e-18)
+                }
             }
         }
         return written

@@ -133,6 +133,25 @@ import Testing
         #expect(try Self.scalar(path, "SELECT SUM(calls) FROM assignments") == 600)
     }
 
+    /// A paced round is spread evenly over its window (half the interval) and is all due after it; an
+    /// unpaced one (a report waits, too many numbers, the stop) is all due at once.
+    @Test func aPacedRoundIsSpreadOverHalfTheInterval() {
+        let window: UInt64 = 2_500_000_000
+        func due(_ done: Int, at elapsed: UInt64, paced: Bool = true) -> Int {
+            ChangeWriter.dueRows(total: 50_000, done: done, elapsed: elapsed, window: window, paced: paced)
+        }
+        #expect(due(0, at: 0) == 0)
+        #expect(due(0, at: 250_000_000) == 5_000)
+        #expect(due(4_000, at: 250_000_000) == 1_000)
+        #expect(due(6_000, at: 250_000_000) == 0)  // ahead of the pace: nothing yet
+        #expect(due(20_000, at: 1_250_000_000) == 5_000)
+        #expect(due(20_000, at: window) == 30_000)  // the window is over: the rest
+        #expect(due(20_000, at: 10 * window) == 30_000)
+        #expect(due(0, at: 0, paced: false) == 50_000)
+        #expect(due(50_000, at: 0, paced: false) == 0)
+        #expect(ChangeWriter.dueRows(total: 10, done: 3, elapsed: 5, window: 0, paced: true) == 7)
+    }
+
     /// Rounds run all the time (every 1 ms) while numbers move between agents: each holding period's
     /// calls-since-assigned are exactly the calls made in it, whether its deltas were pending, in a
     /// round being written, or written when the move came.

@@ -25,7 +25,9 @@ final class RequestDurations: Sendable {
     }
 
     init(bounds: [Duration], methodNames: [String]) {
-        self.bounds = bounds.map { UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
+        self.bounds = bounds.map {
+            UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000)
+        }
         precondition(zip(self.bounds, self.bounds.dropFirst()).allSatisfy { $0 < $1 }, "bounds ascend")
         self.boundLabels = bounds.map(\.bucketRepresentation)
         self.methodNames = methodNames
