@@ -533,6 +533,90 @@ func storeWithOneAssignment(
     }
 }
 
+extension InlineCommitConcurrencyTests {
+    /// Rounds every 2 ms (taken under the work lock, sorted by the writer outside it) while four threads
+    /// commit calls inline and a fifth waits for folds: a fold waiter is never told the counters are in
+    /// `counters` before they are, and every call is there after the stop. Runs under ThreadSanitizer
+    /// in CI (the round being prepared is the writer's alone while inline commits run).
+    @Test func roundsPreparedBesideInlineCommitsNeverReportAnEarlyFold() async throws {
+        let (store, org, cleanup) = try storeWithOneAssignment(durability: .commit) {
+            $0.counterFoldSeconds = 0.002
+        }
+        defer { cleanup() }
+        for a in 2...4 {
+            let number = n("+1 202 555 010\(a)")
+            try org.upsertAgent(AgentInput(id: "a\(a)"), actor: admin)
+            try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
+            try org.assign(number, to: "a\(a)", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
+        }
+        try await store.writer.flush()
+        let perThread = 300
+        let made = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let early = Atomic<Int>(0)
+        let path = store.configuration.path
+        DispatchQueue.concurrentPerform(iterations: 5) { t in
+            if t == 4 {
+                // The checker: every call answered before the ticket must be folded once it is.
+                guard let reader = try? SQLiteDatabase(path: path, readOnly: true) else {
+                    failures.add(1, ordering: .relaxed)
+                    return
+                }
+                for _ in 0..<40 {
+                    let before = made.load(ordering: .acquiring)
+                    do {
+                        let ticket = try store.writer.record(
+                            ChangeRecord(
+                                organization: org.id,
+                                at: store.engine.clock.now(),
+                                actor: nil,
+                                event: .countersVisible
+                            )
+                        )
+                        let done = DispatchSemaphore(value: 0)
+                        store.writer.whenCountersFolded(ticket) { error in
+                            if error != nil { failures.add(1, ordering: .relaxed) }
+                            done.signal()
+                        }
+                        done.wait()
+                        let folded = try reader.scalar("SELECT COALESCE(SUM(count), 0) FROM counters") ?? 0
+                        if folded < Int64(before) { early.add(1, ordering: .relaxed) }
+                    } catch {
+                        failures.add(1, ordering: .relaxed)
+                    }
+                    usleep(1_000)
+                }
+                return
+            }
+            for i in 0..<perThread {
+                do {
+                    _ = try org.authorizeCall(agent: "a\(t + 1)", destination: n("+1 212 555 0199"))
+                    made.add(1, ordering: .releasing)
+                    guard let ticket = store.writer.lastTicket else { throw CallgateError(.internal, "no ticket") }
+                    if !store.writer.commitIfIdle(through: ticket) {
+                        let done = DispatchSemaphore(value: 0)
+                        store.writer.whenCommitted(ticket) { error in
+                            if error != nil { failures.add(1, ordering: .relaxed) }
+                            done.signal()
+                        }
+                        done.wait()
+                    }
+                } catch {
+                    failures.add(1, ordering: .relaxed)
+                }
+                if i % 20 == 0 { usleep(500) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(early.load(ordering: .relaxed) == 0, "a fold waiter ran before the counters were written")
+        #expect(store.writer.statistics.inlineBatches > 0)
+        store.close()
+        let db = try SQLiteDatabase(path: store.configuration.path, readOnly: true)
+        #expect(try db.scalar("SELECT SUM(count) FROM counters") == Int64(4 * perThread))
+        #expect(try db.scalar("SELECT COUNT(*) FROM counter_log") == 0)
+    }
+}
+
 @Suite struct StoreLifecycleTests {
     @Test func rotationOrderSurvivesARestart() async throws {
         let (path, cleanup) = temporaryDatabase()
