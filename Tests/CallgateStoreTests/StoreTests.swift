@@ -488,17 +488,37 @@ func storeWithOneAssignment(
 }
 
 @Suite struct InlineCommitConcurrencyTests {
-    /// Four threads count calls and commit inline or wait, as event loops do, while the writer also
-    /// commits: every call is committed exactly once, and a ticket answered `true` is committed.
-    @Test func callersAndTheWriterCommitEveryCallOnce() async throws {
-        let (store, org, cleanup) = try InlineCommitTests.store()
-        defer { cleanup() }
+    /// Agents a2…a4, each holding one number (a1 holds +1 202 555 0101).
+    static func addAgents2to4(_ org: Organization) throws {
         for a in 2...4 {
             let number = n("+1 202 555 010\(a)")
             try org.upsertAgent(AgentInput(id: "a\(a)"), actor: admin)
             try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
             try org.assign(number, to: "a\(a)", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
         }
+    }
+
+    /// What an event loop does with a reply's ticket: commits it inline if it can, else waits for the
+    /// writer. Returns whether the ticket is committed without error (`true` from `commitIfIdle`
+    /// must mean committed).
+    static func commitOrWait(_ writer: ChangeWriter, through ticket: ChangeTicket) -> Bool {
+        if writer.commitIfIdle(through: ticket) { return writer.isCommitted(ticket) }
+        let done = DispatchSemaphore(value: 0)
+        let failed = Atomic<Bool>(false)
+        writer.whenCommitted(ticket) { error in
+            if error != nil { failed.store(true, ordering: .relaxed) }
+            done.signal()
+        }
+        done.wait()
+        return !failed.load(ordering: .relaxed)
+    }
+
+    /// Four threads count calls and commit inline or wait, as event loops do, while the writer also
+    /// commits: every call is committed exactly once, and a ticket answered `true` is committed.
+    @Test func callersAndTheWriterCommitEveryCallOnce() async throws {
+        let (store, org, cleanup) = try InlineCommitTests.store()
+        defer { cleanup() }
+        try Self.addAgents2to4(org)
         try await store.writer.flush()
         let perThread = 400
         let failures = Atomic<Int>(0)
@@ -507,16 +527,7 @@ func storeWithOneAssignment(
                 do {
                     _ = try org.authorizeCall(agent: "a\(t + 1)", destination: n("+1 212 555 0199"))
                     guard let ticket = store.writer.lastTicket else { throw CallgateError(.internal, "no ticket") }
-                    if store.writer.commitIfIdle(through: ticket) {
-                        if !store.writer.isCommitted(ticket) { failures.add(1, ordering: .relaxed) }
-                    } else {
-                        let done = DispatchSemaphore(value: 0)
-                        store.writer.whenCommitted(ticket) { error in
-                            if error != nil { failures.add(1, ordering: .relaxed) }
-                            done.signal()
-                        }
-                        done.wait()
-                    }
+                    if !Self.commitOrWait(store.writer, through: ticket) { failures.add(1, ordering: .relaxed) }
                 } catch {
                     failures.add(1, ordering: .relaxed)
                 }
@@ -543,12 +554,7 @@ extension InlineCommitConcurrencyTests {
             $0.counterFoldSeconds = 0.002
         }
         defer { cleanup() }
-        for a in 2...4 {
-            let number = n("+1 202 555 010\(a)")
-            try org.upsertAgent(AgentInput(id: "a\(a)"), actor: admin)
-            try org.addNumber(NumberInput(number: number, provider: "x"), actor: admin)
-            try org.assign(number, to: "a\(a)", terms: AssignmentTerms(dailyLimit: 100_000), actor: admin)
-        }
+        try Self.addAgents2to4(org)
         try await store.writer.flush()
         let perThread = 300
         let made = Atomic<Int>(0)
@@ -593,14 +599,7 @@ extension InlineCommitConcurrencyTests {
                     _ = try org.authorizeCall(agent: "a\(t + 1)", destination: n("+1 212 555 0199"))
                     made.add(1, ordering: .releasing)
                     guard let ticket = store.writer.lastTicket else { throw CallgateError(.internal, "no ticket") }
-                    if !store.writer.commitIfIdle(through: ticket) {
-                        let done = DispatchSemaphore(value: 0)
-                        store.writer.whenCommitted(ticket) { error in
-                            if error != nil { failures.add(1, ordering: .relaxed) }
-                            done.signal()
-                        }
-                        done.wait()
-                    }
+                    if !Self.commitOrWait(store.writer, through: ticket) { failures.add(1, ordering: .relaxed) }
                 } catch {
                     failures.add(1, ordering: .relaxed)
                 }
