@@ -29,7 +29,8 @@ import Synchronization
 /// retention drops what it is about to delete. ``ChangeEvent/countersVisible`` (before a usage report or
 /// a retention pass) starts a round at once instead, and ``whenCountersFolded(_:_:)`` calls back once
 /// every counter logged before it is in `counters`: a report waits a round or two, the calls committed
-/// meanwhile never wait for one large fold.
+/// meanwhile never wait for one large fold. Other rounds are paced, spread over half the interval
+/// (`dueRows`), and each is sorted by the writer thread outside the work lock (`prepareRounds`).
 ///
 /// If a commit fails (disk full, I/O error), nothing that was not stored is acknowledged: the waiting
 /// tickets fail, and every later ``record(_:)`` throws `UNAVAILABLE`, so the engine refuses changes and
@@ -383,7 +384,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.stopped.signal()
     }
 
-    /// One group, one idle round slice, the stop, or the decision to sleep. Holds the work lock.
+    /// One group, one idle round slice, the stop, taking the next rounds (sorted outside the lock,
+    /// then installed at the next step), or the decision to sleep. Holds the work lock.
     private func step(_ processed: inout Int) -> Step {
         self.installPreparedRounds()
         while self.batch.count < self.configuration.maximumBatch, let item = self.queue.pop() {
@@ -394,17 +396,21 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 self.finishAtStop(processed: processed)
                 return .stopped
             }
-            // Idle: write the slices of the calls-since-assigned and counter rounds that their pace
-            // asks for by now before sleeping (the sleep's timeout brings the writer back for the rest).
+            // Idle: write a slice of the calls-since-assigned and counter rounds once their pace has
+            // made a whole one due (or the rest of the round) before sleeping; the sleep's timeout
+            // brings the writer back for the rest. Not a transaction per row that comes due.
             if self.startRoundsIfDue() { return .prepareRounds }
             let now = DispatchTime.now().uptimeNanoseconds
-            if self.dueCallsRows(now: now) > 0 || self.dueFoldRows(now: now) > 0,
+            if Self.idleSliceDue(self.dueCallsRows(now: now), left: self.callsRound.count - self.callsWritten)
+                || Self.idleSliceDue(self.dueFoldRows(now: now), left: self.folding.count - self.foldedUpTo),
                 !self.failed.load(ordering: .acquiring)
             {
                 do {
                     try self.commit([], slices: true)
                 } catch {
                     try? self.database.execute("ROLLBACK")
+                    // Not again at once: a slice that cannot be written (the disk is full) waits.
+                    return .sleep
                 }
                 return .again
             }
@@ -673,6 +679,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             // Nothing waits to be folded: everything applied is. Else a round just ended: what it covers.
             if self.unfolded.isEmpty {
                 foldedThrough = self.appliedPosition
+                // Nothing is left to fold: a report that asked for a round has its answer.
+                self.foldSoon = false
             } else if roundWasOpen {
                 foldedThrough = max(foldedThrough ?? 0, self.roundCovers)
             }
@@ -806,6 +814,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
 
     private func dueRows(total: Int, done: Int, startedAt: UInt64, paced: Bool, now: UInt64) -> Int {
         Self.dueRows(total: total, done: done, elapsed: now &- startedAt, window: self.roundInterval / 2, paced: paced)
+    }
+
+    /// Whether an idle step should write: a whole idle slice is due, or all that is left of the round.
+    static func idleSliceDue(_ due: Int, left: Int) -> Bool {
+        due > 0 && due >= min(left, Self.rowsPerGroup(0))
     }
 
     private func dueFoldRows(now: UInt64) -> Int {

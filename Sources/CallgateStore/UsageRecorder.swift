@@ -13,13 +13,14 @@ import Synchronization
 /// ```
 ///
 /// Tallies are written as deltas, so what a crash can lose is what the engine counted since the last
-/// take (allowed calls by hour and denials: at most one interval); the daily counters, written with
-/// every call, are not affected. One take runs at a time, and one prune; a report takes first
-/// (``takeNow(foldingCounters:of:paced:)``), so that it includes everything counted up to the moment it
-/// was asked. The periodic take is paced: after each change it waits three times as long as that
-/// change took to commit, so that a tally of 50,000 rows takes about a quarter of the writer's time for a
-/// few seconds instead of all of it for one (the calls committed meanwhile wait behind it, and the
-/// writer's core is one of the event loops' too); a report waiting for it ends the pacing.
+/// take and what the take in progress has not stored yet (allowed calls by hour and denials: at most
+/// one interval and a third); the daily counters, written with every call, are not affected. One take
+/// runs at a time, and one prune; a report takes first (``takeNow(foldingCounters:of:paced:)``), so
+/// that it includes everything counted up to the moment it was asked. The periodic take is paced:
+/// after each change it pauses three times as long as that change took to commit (at most 20 ms), for
+/// at most a third of the interval, so that a tally of 50,000 rows is spread over a few seconds instead
+/// of holding the writer for one (the calls committed meanwhile wait behind it, and the writer's core
+/// is one of the event loops' too); a report or the stop waiting for it ends the pacing.
 public final class UsageRecorder: Sendable {
     // Takes are serialized by `takes` (two at once would store the same tallies twice), prunes by `prunes`.
     private let engine: Engine
@@ -118,6 +119,7 @@ public final class UsageRecorder: Sendable {
         if !paced { self.urgentTakes.subtract(1, ordering: .relaxed) }
         defer { self.takes.signal() }
         var written = 0
+        let pacedUntil = ContinuousClock.now + .seconds(self.interval / 3)
         if foldingCounters { try self.makeCountersVisible() }
         for org in self.engine.allOrganizations where organization == nil || org.id == organization {
             let parts = org.takeUsage().parts
@@ -140,7 +142,9 @@ public final class UsageRecorder: Sendable {
                 for part in batch { org.usageStored(part) }
                 written += count
                 start = end
-                if paced, start < parts.count, self.urgentTakes.load(ordering: .relaxed) == 0 {
+                if paced, start < parts.count, self.urgentTakes.load(ordering: .relaxed) == 0,
+                    ContinuousClock.now < pacedUntil
+                {
                     let pause = min((ContinuousClock.now - started) * 3, Self.maximumPace).components
                     Thread.sleep(forTimeInterval: Double(pause.seconds) + Double(pause.attoseconds) * 1e-18)
                 }

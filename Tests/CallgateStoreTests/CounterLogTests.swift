@@ -134,7 +134,8 @@ import Testing
     }
 
     /// A paced round is spread evenly over its window (half the interval) and is all due after it; an
-    /// unpaced one (a report waits, too many numbers, the stop) is all due at once.
+    /// unpaced one (a report waits, too many numbers, the stop) is all due at once. An idle writer
+    /// writes it a whole slice at a time.
     @Test func aPacedRoundIsSpreadOverHalfTheInterval() {
         let window: UInt64 = 2_500_000_000
         func due(_ done: Int, at elapsed: UInt64, paced: Bool = true) -> Int {
@@ -150,6 +151,12 @@ import Testing
         #expect(due(0, at: 0, paced: false) == 50_000)
         #expect(due(50_000, at: 0, paced: false) == 0)
         #expect(ChangeWriter.dueRows(total: 10, done: 3, elapsed: 5, window: 0, paced: true) == 7)
+        // While idle, a transaction per whole slice (128 rows) or for the rest of a round, not per row.
+        #expect(!ChangeWriter.idleSliceDue(1, left: 300))
+        #expect(!ChangeWriter.idleSliceDue(127, left: 300))
+        #expect(ChangeWriter.idleSliceDue(128, left: 300))
+        #expect(ChangeWriter.idleSliceDue(44, left: 44))
+        #expect(!ChangeWriter.idleSliceDue(0, left: 0))
     }
 
     /// Rounds run all the time (every 1 ms) while numbers move between agents: each holding period's
