@@ -812,32 +812,31 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         return max(0, target - done)
     }
 
-    private func dueRows(total: Int, done: Int, startedAt: UInt64, paced: Bool, now: UInt64) -> Int {
-        Self.dueRows(total: total, done: done, elapsed: now &- startedAt, window: self.roundInterval / 2, paced: paced)
-    }
-
     /// Whether an idle step should write: a whole idle slice is due, or all that is left of the round.
     static func idleSliceDue(_ due: Int, left: Int) -> Bool {
         due > 0 && due >= min(left, Self.rowsPerGroup(0))
     }
 
+    /// `dueRows` of the fold round and of the calls round, whose window is half the interval.
     private func dueFoldRows(now: UInt64) -> Int {
-        self.dueRows(
+        let elapsed = now &- self.foldStartedAt
+        return Self.dueRows(
             total: self.folding.count,
             done: self.foldedUpTo,
-            startedAt: self.foldStartedAt,
-            paced: self.foldPaced,
-            now: now
+            elapsed: elapsed,
+            window: self.roundInterval / 2,
+            paced: self.foldPaced
         )
     }
 
     private func dueCallsRows(now: UInt64) -> Int {
-        self.dueRows(
+        let elapsed = now &- self.callsWrittenAt
+        return Self.dueRows(
             total: self.callsRound.count,
             done: self.callsWritten,
-            startedAt: self.callsWrittenAt,
-            paced: self.callsPaced,
-            now: now
+            elapsed: elapsed,
+            window: self.roundInterval / 2,
+            paced: self.callsPaced
         )
     }
 

@@ -110,13 +110,13 @@ public struct AuthorizeCallAnswer: Sendable {
 }
 
 extension Wire {
-    /// Appends a `Response{request_id, authorize_call}` frame, packed by protobuf-c from structs on the
-    /// stack: no heap allocation.
     /// The most bytes a `Response{request_id, authorize_call}` can pack to: request id 11, the field's
     /// tag and length 2, verdict and reason 11 each, caller id 18 ("+" and 15 digits), country 9,
     /// count, limit and remaining 6 each, resets at 11; 91, rounded up.
     static let authorizeCallResponseBound = 128
 
+    /// Appends a `Response{request_id, authorize_call}` frame, packed by protobuf-c from structs on the
+    /// stack: no heap allocation.
     public static func encodeAuthorizeCallResponse(
         requestID: UInt64,
         _ answer: AuthorizeCallAnswer,

@@ -149,8 +149,7 @@ package final class ServerMetrics: Sendable {
     /// `Wire.Request.Method.index`; an index out of range is ignored.
     package func requestFinished(methodIndex: Int, code: Wire.StatusCode, nanoseconds: UInt64) {
         guard methodIndex >= 0, methodIndex < Self.methodCount else { return }
-        let slot = methodIndex * Self.codeCount + Int(code.rawValue)
-        self.requests[slot].get { self.makeRequestCounter(methodIndex: methodIndex, code: code) }.increment()
+        self.requestCounter(methodIndex: methodIndex, code: code).increment()
         self.durations.record(methodIndex: methodIndex, nanoseconds: nanoseconds)
     }
 
@@ -170,7 +169,7 @@ package final class ServerMetrics: Sendable {
 
     /// Counts one AuthorizeCall decision: `nil` is ALLOW.
     package func decision(_ reason: DenyReason?) {
-        self.decisions[Int(reason?.rawValue ?? 0)]?.increment()
+        self.decisionCounter(Int(reason?.rawValue ?? 0))?.increment()
     }
 
     /// A client connection was accepted.
