@@ -381,7 +381,23 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                 break loop
             }
         }
+        self.refuseAfterStop()
         self.stopped.signal()
+    }
+
+    /// After the stop: a change that passed `record`'s check just before `stop` set `stopping`, and
+    /// was queued after the writer's last look at the queue, is never committed. Its waiters, and any
+    /// that register later, hear so instead of waiting forever.
+    private func refuseAfterStop() {
+        var ready: [WaiterHeap.Callback] = []
+        let error = self.shared.withLock { shared in
+            let error = shared.failure ?? CallgateError(.unavailable, "the store is closed; the change was not stored")
+            shared.failure = error
+            shared.waiters.popAll(into: &ready)
+            shared.foldWaiters.popAll(into: &ready)
+            return error
+        }
+        for callback in ready { callback(error) }
     }
 
     /// One group, one idle round slice, the stop, taking the next rounds (sorted outside the lock,

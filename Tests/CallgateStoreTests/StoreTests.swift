@@ -106,6 +106,33 @@ let start = Timestamp(seconds: 1_781_535_600)  // 2026-06-15 15:00 UTC
         #expect(audit.items.last?.after?.contains("\"provider\":\"telnyx\"") == true)
     }
 
+    /// A change queued while the writer was stopping (past `record`'s check, after the writer's last
+    /// look at the queue) is never committed: whoever waits for it hears so instead of waiting forever.
+    @Test func waitersForChangesTheStoppedWriterNeverTookHearWhy() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(StoreConfiguration(path: path), clock: ManualClock(start))
+        let org = try store.engine.createOrganization(name: "Acme", actor: admin)
+        try org.addNumber(NumberInput(number: n("+1 202 555 0101"), provider: "x"), actor: admin)
+        try await store.writer.flush()
+        let last = try #require(store.writer.lastTicket)
+        // Positions past the last one recorded: no change will ever be committed there.
+        let before = Mutex<CallgateError??>(nil)
+        store.writer.whenCommitted(ChangeTicket(sequence: last.sequence + 2)) { error in before.withLock { $0 = error }
+        }
+        #expect(before.withLock { $0 } == nil)
+        store.close()
+        let after = Mutex<CallgateError??>(nil)
+        store.writer.whenCommitted(ChangeTicket(sequence: last.sequence + 3)) { error in after.withLock { $0 = error } }
+        for outcome in [before.withLock { $0 }, after.withLock { $0 }] {
+            let error = try #require(outcome.flatMap { $0 })
+            #expect(error.code == .unavailable && error.message.contains("closed"))
+        }
+        // What was committed before the stop still reads as committed.
+        #expect(store.writer.isCommitted(last))
+        try await store.writer.waitForCommit(last)
+    }
+
     @Test func expiredReservationsAreAvailableAfterRestart() async throws {
         let (path, cleanup) = temporaryDatabase()
         defer { cleanup() }
