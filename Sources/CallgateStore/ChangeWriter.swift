@@ -131,6 +131,11 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     private let walFramesAtomic = Atomic<Int>(0)
     private var walFrames: Int { self.walFramesAtomic.load(ordering: .relaxed) }
     private let walCheckpointFrames: Int
+    /// Where event loops commit counted calls (``CounterJournal``), when they commit inline at all and
+    /// the database is a file; under the work lock.
+    private let journal: CounterJournal?
+    /// Whether the open transaction copies the journal's pending records into the counter log.
+    private var absorbingJournal = false
     /// An inline commit is in progress (under the work lock): `walHook` leaves the checkpoint alone.
     private var committingInline = false
 
@@ -153,6 +158,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.inlineCommitChanges =
             configuration.durability == .commit && configuration.synchronous == .normal
             ? max(0, configuration.inlineCommitChanges) : 0
+        self.journal =
+            self.inlineCommitChanges > 0 && configuration.counterJournal
+            ? CounterJournal(databasePath: configuration.path) : nil
         self.statements = try WriterStatements(database)
         self.usage = try UsageWriter(database)
         self.walCheckpointFrames = max(configuration.walAutocheckpointPages, 100)
@@ -181,6 +189,12 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// Lets the writer name the local days of an organization loaded from the store.
     func register(_ organization: OrganizationID, timeZone: String) {
         if let day = try? OrganizationDay(timeZoneIdentifier: timeZone) { self.zones[organization] = day }
+    }
+
+    /// Runs `body` while the writer holds off (no group, no slice, no inline commit): for a test that
+    /// copies the files as a crash would leave them.
+    func whileHeld<T>(_ body: () throws -> T) rethrows -> T {
+        try self.work.withLock { _ in try body() }
     }
 
     /// Starts the writer thread.
@@ -418,7 +432,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             if self.startRoundsIfDue() { return .prepareRounds }
             let now = DispatchTime.now().uptimeNanoseconds
             if Self.idleSliceDue(self.dueCallsRows(now: now), left: self.callsRound.count - self.callsWritten)
-                || Self.idleSliceDue(self.dueFoldRows(now: now), left: self.folding.count - self.foldedUpTo),
+                || Self.idleSliceDue(self.dueFoldRows(now: now), left: self.folding.count - self.foldedUpTo)
+                || self.journal?.pending.isEmpty == false,
                 !self.failed.load(ordering: .acquiring)
             {
                 do {
@@ -512,8 +527,10 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             do {
                 let s = self.statements!
                 try s.begin.run()
+                try self.absorbJournal(s)
                 try self.foldAll(s)
                 try s.commit.run()
+                self.journalAbsorbed()
                 self.publishFolded(through: processed)
             } catch {
                 try? self.database.execute("ROLLBACK")
@@ -557,6 +574,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             guard self.queue.headIs({ $0.event.isCounter }) else {
                 return position < self.committedPosition.load(ordering: .acquiring)
             }
+            if let journal = self.journal, journal.isUsable {
+                return self.journalCalls(through: position, limit: limit, journal, &processed)
+            }
             // Never wait for another connection's write lock (a key change) on an event loop: the
             // writer will wait for it instead. Nothing is taken from the queue before BEGIN succeeds.
             sqlite3_busy_timeout(self.database.handle, 0)
@@ -573,6 +593,86 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             return position < self.committedPosition.load(ordering: .acquiring)
         }
         return settled ?? false
+    }
+
+    /// ``commitIfIdle(through:)`` with the counter journal: the counted calls at the head of the queue
+    /// (at most `limit`) as one record, committed with one `write`; the writer copies them into the
+    /// counter log with its next transaction. If the file cannot take them they stay in the batch for
+    /// the writer to commit (woken here), and later inline commits go through SQLite.
+    private func journalCalls(
+        through position: Int,
+        limit: Int,
+        _ journal: CounterJournal,
+        _ processed: inout Int
+    ) -> Bool {
+        while self.batch.count < limit, let item = self.queue.pop(if: { $0.event.isCounter }) {
+            self.batch.append(item)
+        }
+        guard let end = self.batch.last.map({ $0.0 + 1 }) else { return false }
+        let started = DispatchTime.now().uptimeNanoseconds
+        self.logBytes.removeAll(keepingCapacity: true)
+        for (_, record) in self.batch {
+            if case .counter(let number, let dayKey, let count) = record.event {
+                let key = CounterKey(organization: record.organization, number: number, dayKey: dayKey)
+                Self.appendLogEntry(key, count, to: &self.logBytes)
+            }
+        }
+        guard journal.append(id: self.lastLogID + 1, entries: self.logBytes) else {
+            self.wake.signal()
+            return false
+        }
+        self.lastLogID += 1
+        for (_, record) in self.batch {
+            if case .counter(let number, let dayKey, let count) = record.event {
+                self.noteLogged(record.organization, number, dayKey, count)
+            }
+        }
+        self.appliedPosition = end
+        processed = end
+        let size = self.batch.count
+        self.batch.removeAll(keepingCapacity: true)
+        let elapsed = DispatchTime.now().uptimeNanoseconds - started
+        let observer = self.shared.withLock { shared in
+            shared.stats.recordBatch(size: size, nanoseconds: elapsed, inline: true)
+            return shared.batchObserver
+        }
+        observer?(size, elapsed, true)
+        self.complete(upTo: end, failure: nil)
+        return position < self.committedPosition.load(ordering: .acquiring)
+    }
+
+    /// Copies the journal's pending records into the counter log (each as the row it named) and marks
+    /// them absorbed, in the open transaction; ``journalAbsorbed()`` empties the file once it commits.
+    private func absorbJournal(_ s: WriterStatements) throws {
+        self.absorbingJournal = false
+        guard let journal = self.journal, !journal.pending.isEmpty else { return }
+        var through: Int64 = 0
+        try CounterJournal.forEachRecord(in: journal.pending) { id, entries in
+            s.insertLog.bind(1, id)
+            s.insertLog.bind(2, Array(entries))
+            try s.insertLog.run()
+            through = id
+        }
+        s.markJournal.bind(1, through)
+        try s.markJournal.run()
+        self.absorbingJournal = true
+    }
+
+    /// After the commit of a transaction that ran ``absorbJournal(_:)``.
+    private func journalAbsorbed() {
+        guard self.absorbingJournal else { return }
+        self.absorbingJournal = false
+        self.journal?.absorbed()
+    }
+
+    /// A logged counter (a counted call, or a reset to 0) in the writer's maps: the round to fold, and
+    /// the calls to add to the assignment.
+    private func noteLogged(_ organization: OrganizationID, _ number: PhoneNumber, _ dayKey: Int64, _ count: UInt32) {
+        self.unfolded[CounterKey(organization: organization, number: number, dayKey: dayKey)] = count
+        // A counted call raises the count; a reset (count 0) is not a call.
+        if count > 0 {
+            self.pendingCalls[NumberKey(organization: organization, number: number), default: 0] += 1
+        }
     }
 
     /// `async` durability: after a group smaller than a quarter of the largest, lets the next changes
@@ -613,6 +713,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         let s = self.statements!
         if !begun { try s.begin.run() }
         self.foldedInTransaction = 0
+        // Calls an event loop journaled come before this group's changes.
+        try self.absorbJournal(s)
         // The group's counters, as one log row (a number counted twice in the group is logged twice;
         // the later entry wins when the log is read back).
         self.logBytes.removeAll(keepingCapacity: true)
@@ -630,11 +732,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             if case .counter(let number, let dayKey, let count) = record.event {
                 let key = CounterKey(organization: record.organization, number: number, dayKey: dayKey)
                 Self.appendLogEntry(key, count, to: &self.logBytes)
-                self.unfolded[key] = count
-                // A counted call raises the count; a reset (count 0) is not a call.
-                if count > 0 {
-                    self.pendingCalls[NumberKey(organization: record.organization, number: number), default: 0] += 1
-                }
+                self.noteLogged(record.organization, number, dayKey, count)
                 continue
             }
             // Keep the order of everything else relative to counters.
@@ -684,6 +782,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             try s.addCalls.run()
         }
         try s.commit.run()
+        self.journalAbsorbed()
         if self.foldedInTransaction > self.largestFold {
             self.largestFold = self.foldedInTransaction
             self.shared.withLock { $0.stats.largestFold = self.largestFold }
@@ -936,42 +1035,69 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     ///   impossible number; SQLite errors.
     func foldLogAtOpen() throws {
         let s = self.statements!
-        self.lastLogID = try self.database.scalar("SELECT COALESCE(MAX(id), 0) FROM counter_log") ?? 0
-        guard self.lastLogID > 0 else { return }
+        let absorbed = try self.database.scalar("SELECT absorbed_through FROM counter_journal WHERE id = 1") ?? 0
+        let lastRow = try self.database.scalar("SELECT COALESCE(MAX(id), 0) FROM counter_log") ?? 0
+        // Ids go on above every one handed out before, in the log or in the journal.
+        self.lastLogID = max(lastRow, absorbed)
         let rows = try self.database.prepare("SELECT id, entries FROM counter_log ORDER BY id")
         defer { rows.reset() }
         while try rows.step() {
-            let id = rows.int64(0)
-            let bytes = rows.blob(1)
-            guard bytes.count % Self.logEntryBytes == 0 else {
-                throw StoreError.corrupt("counter_log row \(id) has \(bytes.count) bytes, not whole entries")
-            }
-            var offset = 0
-            while offset < bytes.count {
-                func load(_ at: Int, _ size: Int) -> UInt64 {
-                    var value: UInt64 = 0
-                    for i in (0..<size).reversed() { value = value << 8 | UInt64(bytes[offset + at + i]) }
-                    return value
-                }
-                guard let number = PhoneNumber(digits: load(4, 8)) else {
-                    throw StoreError.corrupt("counter_log row \(id) names an impossible number")
-                }
-                let key = CounterKey(
-                    organization: OrganizationID(UInt32(load(0, 4))),
-                    number: number,
-                    dayKey: Int64(bitPattern: load(12, 8))
-                )
-                self.unfolded[key] = UInt32(load(20, 4))
-                offset += Self.logEntryBytes
+            try self.loadLogEntries(rows.blob(1)[...], of: "counter_log row \(rows.int64(0))")
+        }
+        // Then what the journal holds above the mark (calls journaled after the last transaction that
+        // copied the journal into the log). The file is read even when this start does not journal.
+        let journal =
+            self.journal
+            ?? (FileManager.default.fileExists(atPath: self.configuration.path + "-counters")
+                ? CounterJournal(databasePath: self.configuration.path) : nil)
+        var journaled: Int64 = 0
+        if let journal {
+            try CounterJournal.forEachRecord(in: journal.contents()) { id, entries in
+                guard id > self.lastLogID else { return }
+                try self.loadLogEntries(entries, of: "counter journal record \(id)")
+                journaled = id
             }
         }
+        guard !self.unfolded.isEmpty || journaled > 0 else {
+            journal?.absorbed()
+            return
+        }
+        self.lastLogID = max(self.lastLogID, journaled)
         try s.begin.run()
         do {
             try self.foldAll(s)
+            s.markJournal.bind(1, self.lastLogID)
+            try s.markJournal.run()
             try s.commit.run()
         } catch {
             try? self.database.execute("ROLLBACK")
             throw error
+        }
+        journal?.absorbed()
+    }
+
+    /// Puts the entries of a log row or journal record in `unfolded` (the later of two wins).
+    private func loadLogEntries(_ bytes: ArraySlice<UInt8>, of what: @autoclosure () -> String) throws {
+        guard bytes.count % Self.logEntryBytes == 0 else {
+            throw StoreError.corrupt("\(what()) has \(bytes.count) bytes, not whole entries")
+        }
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            func load(_ at: Int, _ size: Int) -> UInt64 {
+                var value: UInt64 = 0
+                for i in (0..<size).reversed() { value = value << 8 | UInt64(bytes[offset + at + i]) }
+                return value
+            }
+            guard let number = PhoneNumber(digits: load(4, 8)) else {
+                throw StoreError.corrupt("\(what()) names an impossible number")
+            }
+            let key = CounterKey(
+                organization: OrganizationID(UInt32(load(0, 4))),
+                number: number,
+                dayKey: Int64(bitPattern: load(12, 8))
+            )
+            self.unfolded[key] = UInt32(load(20, 4))
+            offset += Self.logEntryBytes
         }
     }
 
@@ -1241,6 +1367,7 @@ struct WriterStatements {
     let upsertCounter: SQLiteStatement
     let insertLog: SQLiteStatement
     let deleteLog: SQLiteStatement
+    let markJournal: SQLiteStatement
     let addCalls: SQLiteStatement
     let insertOrganization: SQLiteStatement
     let upsertNumber: SQLiteStatement
@@ -1269,6 +1396,7 @@ struct WriterStatements {
         )
         self.insertLog = try db.prepare("INSERT INTO counter_log (id, entries) VALUES (?, ?)")
         self.deleteLog = try db.prepare("DELETE FROM counter_log WHERE id <= ?")
+        self.markJournal = try db.prepare("UPDATE counter_journal SET absorbed_through = ? WHERE id = 1")
         self.addCalls = try db.prepare(
             "UPDATE assignments SET calls = calls + ? WHERE organization_id = ? AND e164 = ?"
         )

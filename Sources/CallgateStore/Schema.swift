@@ -124,6 +124,15 @@ enum Schema {
             entries BLOB NOT NULL
         );
         """,
+        // 5: the counter journal's mark (CounterJournal.swift): the largest counter log id whose
+        // journal record is in `counter_log` or `counters`; records up to it are skipped at open.
+        """
+        CREATE TABLE counter_journal (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            absorbed_through INTEGER NOT NULL
+        );
+        INSERT INTO counter_journal (id, absorbed_through) VALUES (1, 0);
+        """,
     ]
 
     /// The schema version this build writes.

@@ -59,6 +59,11 @@ public struct StoreConfiguration: Sendable {
     /// (``ChangeWriter/commitIfIdle(through:)``) instead of waking the writer thread and being woken
     /// back: at low load that hand-off costs more than the commit. 0: always the writer.
     public var inlineCommitChanges = 16
+    /// Such an inline commit appends the calls to the counter journal (`<path>-counters`, one `write`,
+    /// the same durability as a `synchronous=normal` commit: ``CounterJournal``) instead of running a
+    /// SQLite transaction; the writer copies them into the database with its next transaction. `false`:
+    /// a SQLite transaction on the event loop (what happens anyway if the journal cannot be written).
+    public var counterJournal = true
 
     public init(
         path: String,

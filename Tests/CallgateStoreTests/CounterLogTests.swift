@@ -22,7 +22,7 @@ import Testing
     static func crashCopy(of path: String) throws -> String {
         let copy = path + ".crash.sqlite"
         let fileManager = FileManager.default
-        for suffix in ["", "-wal"] where fileManager.fileExists(atPath: path + suffix) {
+        for suffix in ["", "-wal", "-counters"] where fileManager.fileExists(atPath: path + suffix) {
             try? fileManager.removeItem(atPath: copy + suffix)
             try fileManager.copyItem(atPath: path + suffix, toPath: copy + suffix)
         }
@@ -77,6 +77,87 @@ import Testing
         store.close()
         #expect(try Self.scalar(path, "SELECT COUNT(*) FROM counter_log") == 0)
         #expect(try Self.scalar(path, "SELECT SUM(count) FROM counters") == 300)
+    }
+
+    /// Calls an event loop committed to the counter journal (``CounterJournal``) and the writer had not
+    /// copied into the database yet survive a crash; whichever got copied are counted once.
+    @Test func journaledCallsSurviveACrash() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let store = try Store.open(Self.configuration(path))
+        let org = try Self.seed(store)
+        try await store.writer.flush()
+        var journaled = 0
+        for _ in 0..<300 {
+            _ = try org.authorizeCall(agent: "a1", destination: Self.destination)
+            let ticket = try #require(store.writer.lastTicket)
+            if store.writer.commitIfIdle(through: ticket) {
+                journaled += 1
+            } else {
+                try await store.writer.waitForCommit(ticket)
+            }
+        }
+        #expect(journaled > 0)
+        #expect(store.writer.statistics.inlineBatches == journaled)
+        // The files as a crash would leave them (the writer held off while they are copied).
+        let copy = try store.writer.whileHeld { try Self.crashCopy(of: path) }
+        do {
+            let reopened = try Store.open(Self.configuration(copy))
+            let counts = try #require(reopened.engine.allOrganizations.first).assignments(of: "a1").map(\.countToday)
+            #expect(counts == [100, 100, 100])
+            reopened.close()
+        }
+        #expect(try Self.scalar(copy, "SELECT SUM(count) FROM counters") == 300)
+        #expect(try FileManager.default.attributesOfItem(atPath: copy + "-counters")[.size] as? Int == 0)
+        // A clean stop copies the journal into the database and empties it.
+        store.close()
+        #expect(try Self.scalar(path, "SELECT SUM(count) FROM counters") == 300)
+        #expect(try FileManager.default.attributesOfItem(atPath: path + "-counters")[.size] as? Int == 0)
+    }
+
+    /// What the open reads from the journal: the records above the mark, in order, after the log; not
+    /// those at or below it (a crash after the transaction that copied them, before the file was
+    /// emptied), nor a record cut short by a crash in the middle of an append.
+    @Test func theOpenAppliesOnlyJournalRecordsAboveTheMark() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        do {
+            let store = try Store.open(Self.configuration(path))
+            let org = try Self.seed(store)
+            for _ in 0..<30 { _ = try org.authorizeCall(agent: "a1", destination: Self.destination) }
+            store.close()
+        }
+        let dayKey = try Self.scalar(path, "SELECT MIN(day_key) FROM counters")
+        let db = try SQLiteDatabase(path: path)
+        try db.execute("UPDATE counter_journal SET absorbed_through = 50")
+        func entry(_ number: PhoneNumber, _ count: UInt32) -> [UInt8] {
+            var bytes: [UInt8] = []
+            withUnsafeBytes(of: UInt32(1).littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: number.digits.littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: dayKey.littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: count.littleEndian) { bytes.append(contentsOf: $0) }
+            return bytes
+        }
+        var file: [UInt8] = []
+        // Already in the database (an older count): skipped.
+        CounterJournal.appendRecord(id: 50, entries: entry(Self.numbers[2], 3), to: &file)
+        CounterJournal.appendRecord(id: 51, entries: entry(Self.numbers[0], 40) + entry(Self.numbers[1], 11), to: &file)
+        CounterJournal.appendRecord(id: 52, entries: entry(Self.numbers[0], 41), to: &file)
+        // Torn: the last record lost its end.
+        var torn: [UInt8] = []
+        CounterJournal.appendRecord(id: 53, entries: entry(Self.numbers[1], 99), to: &torn)
+        file += torn.dropLast(5)
+        try Data(file).write(to: URL(fileURLWithPath: path + "-counters"))
+        for _ in 0..<2 {
+            let store = try Store.open(Self.configuration(path))
+            let org = try #require(store.engine.allOrganizations.first)
+            let counts = try Self.numbers.map { number in try #require(org.number(number)).counter.count }
+            #expect(counts == [41, 11, 10])
+            #expect(try FileManager.default.attributesOfItem(atPath: path + "-counters")[.size] as? Int == 0)
+            // New ids go on above the records read.
+            #expect(try Self.scalar(path, "SELECT absorbed_through FROM counter_journal") == 52)
+            store.close()
+        }
     }
 
     @Test func aResetOrADeletionIsNotUndoneByAnOlderLoggedCount() async throws {

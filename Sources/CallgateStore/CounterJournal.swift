@@ -1,0 +1,129 @@
+import Foundation
+
+/// The counter journal: an append-only file beside the database (`<database>-counters`) where an event
+/// loop commits a few counted calls with one `write` instead of a SQLite transaction
+/// (``ChangeWriter/commitIfIdle(through:)``).
+///
+/// Why: with `synchronous=normal` a SQLite commit is durable once its WAL frames are written to the
+/// operating system (not synced): it survives the process, not the machine. A `write` to this file
+/// gives the same guarantee for ~3 µs of CPU instead of ~30 (six `fcntl` locks, two `pwrite`s, the
+/// B-tree and WAL work), which is most of what an allowed call cost more than a denied one at one
+/// call at a time. The journal is only used in that mode (`commit` durability, `synchronous=normal`).
+///
+/// Each record holds one counter log row's entries (the format of `counter_log.entries`) under the
+/// row id it takes (ids are handed out in order, under the writer's work lock, so a record's id is
+/// larger than every row committed before it). The writer copies the records into `counter_log` at the
+/// start of its next transaction, writes the largest id to `counter_journal.absorbed_through` in the
+/// same transaction, and empties the file once that transaction is committed. Opening the store applies
+/// the records above that mark (a crash left them), after the log's rows, and skips the others (a crash
+/// between a commit and the truncation). A record is `[u32 entry bytes][u32 FNV-1a of the rest][i64 id]
+/// [entries]`, little-endian; reading stops at the first record that is cut short or fails its check
+/// (what a crash in the middle of an append leaves).
+///
+/// Not thread-safe: used under the writer's work lock, and at open.
+final class CounterJournal {
+    let path: String
+    private let descriptor: Int32
+    /// Bytes in the file (where the next record starts).
+    private var size: Int
+    /// The records appended since the writer last absorbed them: the same bytes as in the file.
+    private(set) var pending: [UInt8] = []
+    /// False after an append or a truncation failed: the event loops commit through SQLite again.
+    private(set) var isUsable = true
+    static let headerBytes = 16
+
+    /// Opens (creating it if needed) the journal of the database at `databasePath`; `nil` for a
+    /// database that is not a file.
+    init?(databasePath: String) {
+        guard !databasePath.isEmpty, !databasePath.hasPrefix(":memory:"), !databasePath.hasPrefix("file:") else {
+            return nil
+        }
+        self.path = databasePath + "-counters"
+        let descriptor = open(self.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return nil }
+        self.descriptor = descriptor
+        let end = lseek(descriptor, 0, SEEK_END)
+        self.size = end > 0 ? Int(end) : 0
+        self.pending.reserveCapacity(64 * 1024)
+    }
+
+    deinit { close(self.descriptor) }
+
+    /// Everything in the file (at open, before any append).
+    func contents() -> [UInt8] {
+        guard self.size > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: self.size)
+        let read = bytes.withUnsafeMutableBytes { pread(self.descriptor, $0.baseAddress, self.size, 0) }
+        return read > 0 ? Array(bytes.prefix(read)) : []
+    }
+
+    /// Appends a record with one `write`; `false` (and the file as it was, the journal no longer
+    /// used) when the file cannot take it.
+    func append(id: Int64, entries: [UInt8]) -> Bool {
+        guard self.isUsable else { return false }
+        let start = self.pending.count
+        Self.appendRecord(id: id, entries: entries, to: &self.pending)
+        let length = self.pending.count - start
+        let written = self.pending.withUnsafeBytes { write(self.descriptor, $0.baseAddress! + start, length) }
+        guard written == length else {
+            // Cut back what part of it may have been written (a later record must not follow a torn one).
+            self.pending.removeSubrange(start...)
+            _ = ftruncate(self.descriptor, off_t(self.size))
+            self.isUsable = false
+            return false
+        }
+        self.size += length
+        return true
+    }
+
+    /// The pending records are committed to the counter log: empties the file.
+    func absorbed() {
+        self.pending.removeAll(keepingCapacity: true)
+        if ftruncate(self.descriptor, 0) == 0 {
+            self.size = 0
+        } else {
+            // The records stay in the file but are below the mark (skipped at open); stop appending.
+            self.isUsable = false
+        }
+    }
+
+    static func appendRecord(id: Int64, entries: [UInt8], to bytes: inout [UInt8]) {
+        let start = bytes.count
+        withUnsafeBytes(of: UInt32(entries.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [0, 0, 0, 0])
+        withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: entries)
+        let check = Self.checksum(bytes[(start + 8)...])
+        withUnsafeBytes(of: check.littleEndian) { raw in
+            for i in 0..<4 { bytes[start + 4 + i] = raw[i] }
+        }
+    }
+
+    /// The records of `bytes` in order, up to the first one cut short or failing its check.
+    static func forEachRecord(
+        in bytes: [UInt8],
+        _ body: (_ id: Int64, _ entries: ArraySlice<UInt8>) throws -> Void
+    ) rethrows {
+        var offset = 0
+        func load(_ at: Int, _ size: Int) -> UInt64 {
+            var value: UInt64 = 0
+            for i in (0..<size).reversed() { value = value << 8 | UInt64(bytes[at + i]) }
+            return value
+        }
+        while bytes.count - offset >= Self.headerBytes {
+            let length = Int(load(offset, 4))
+            guard length <= bytes.count - offset - Self.headerBytes else { return }
+            let end = offset + Self.headerBytes + length
+            guard UInt32(load(offset + 4, 4)) == Self.checksum(bytes[(offset + 8)..<end]) else { return }
+            try body(Int64(bitPattern: load(offset + 8, 8)), bytes[(offset + Self.headerBytes)..<end])
+            offset = end
+        }
+    }
+
+    /// FNV-1a, 32 bits: catches a torn or overwritten tail, which is all it is for.
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        var hash: UInt32 = 2_166_136_261
+        for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return hash
+    }
+}
