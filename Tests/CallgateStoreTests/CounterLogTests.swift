@@ -87,18 +87,13 @@ import Testing
         let store = try Store.open(Self.configuration(path))
         let org = try Self.seed(store)
         try await store.writer.flush()
-        var journaled = 0
         for _ in 0..<300 {
             _ = try org.authorizeCall(agent: "a1", destination: Self.destination)
             let ticket = try #require(store.writer.lastTicket)
-            if store.writer.commitIfIdle(through: ticket) {
-                journaled += 1
-            } else {
-                try await store.writer.waitForCommit(ticket)
-            }
+            if !store.writer.commitIfIdle(through: ticket) { try await store.writer.waitForCommit(ticket) }
         }
-        #expect(journaled > 0)
-        #expect(store.writer.statistics.inlineBatches == journaled)
+        // (`commitIfIdle` is also `true` when the writer had just committed the call.)
+        #expect(store.writer.statistics.inlineBatches > 0)
         // The files as a crash would leave them (the writer held off while they are copied).
         let copy = try store.writer.whileHeld { try Self.crashCopy(of: path) }
         do {
