@@ -16,7 +16,11 @@ import Synchronization
 ///
 /// At low load, an event loop that holds replies for a commit may commit the few counted calls queued
 /// itself while the writer sleeps (``commitIfIdle(through:)``): the writer's state is guarded by one
-/// work lock, which the writer holds for each group and the event loop only takes if it is free.
+/// work lock, which the writer holds for each group and the event loop only takes if it is free. With
+/// `synchronous=normal` the event loop appends them to the counter journal (``CounterJournal``, one
+/// `write`, the same durability as that commit) and the writer copies the journal into the counter log
+/// at the start of its next transaction (within 5 ms while idle); the open applies what a crash left in
+/// the journal after the log.
 ///
 /// Counter changes are absolute values, so consecutive ones for the same number coalesce into one
 /// entry per group. A group does not update the `counters` rows of the numbers it counted (one random
@@ -158,9 +162,12 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.inlineCommitChanges =
             configuration.durability == .commit && configuration.synchronous == .normal
             ? max(0, configuration.inlineCommitChanges) : 0
+        // Without one (the database is not a plain file, or the file cannot be created), inline
+        // commits run SQLite transactions; an existing journal that cannot be read refuses the open
+        // (`foldLogAtOpen`).
         self.journal =
             self.inlineCommitChanges > 0 && configuration.counterJournal
-            ? CounterJournal(databasePath: configuration.path) : nil
+            ? try? CounterJournal(databasePath: configuration.path) : nil
         self.statements = try WriterStatements(database)
         self.usage = try UsageWriter(database)
         self.walCheckpointFrames = max(configuration.walAutocheckpointPages, 100)
@@ -440,6 +447,12 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                     try self.commit([], slices: true)
                 } catch {
                     try? self.database.execute("ROLLBACK")
+                    // Journaled calls that cannot be copied into the database: the store cannot write,
+                    // as after a failed group (the records stay in the file for the next open).
+                    if self.journal?.pending.isEmpty == false {
+                        self.fail(error, processed: processed)
+                        return .again
+                    }
                     // Not again at once: a slice that cannot be written (the disk is full) waits.
                     return .sleep
                 }
@@ -450,7 +463,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             guard let item = self.queue.pop() else { return .sleep }
             self.sleeping.store(false, ordering: .relaxed)
             // Committed in this step: the batch is empty whenever the work lock is free (an event loop
-            // must never find a change it did not choose in it).
+            // must never find a change it did not choose in it), except after a journal append failed
+            // (`journalCalls`): then it holds those calls for this writer and inline commits wait.
             self.batch.append(item)
             while self.batch.count < self.configuration.maximumBatch, let item = self.queue.pop() {
                 self.batch.append(item)
@@ -491,14 +505,19 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             self.complete(upTo: end, failure: nil)
         } catch {
             try? self.database.execute("ROLLBACK")
-            let failure = CallgateError(
-                .unavailable,
-                "the store cannot write (\(error)); changes are refused until it is restarted"
-            )
-            self.shared.withLock { $0.failure = failure }
-            self.failed.store(true, ordering: .releasing)
-            self.complete(upTo: end, failure: failure)
+            self.fail(error, processed: end)
         }
+    }
+
+    /// The store cannot write: every waiting and later change fails, and nothing more is written.
+    private func fail(_ error: any Error, processed: Int) {
+        let failure = CallgateError(
+            .unavailable,
+            "the store cannot write (\(error)); changes are refused until it is restarted"
+        )
+        self.shared.withLock { $0.failure = failure }
+        self.failed.store(true, ordering: .releasing)
+        self.complete(upTo: processed, failure: failure)
     }
 
     /// At stop, once every claimed change is handled: the rounds in progress, then the rest of the
@@ -556,7 +575,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     /// itself on a small machine. Under load the writer is busy (it holds the work lock while it
     /// commits) or many changes wait, and this returns `false` at once: the writer commits them in a
     /// group. No round slices are written here (the writer writes them while idle), so the call costs
-    /// one small transaction. Never waits for the lock.
+    /// one `write` to the counter journal (``CounterJournal``) or, without it, one small transaction.
+    /// Never waits for the lock.
     public func commitIfIdle(through ticket: ChangeTicket) -> Bool {
         let position = Int(ticket.sequence)
         let limit = self.inlineCommitChanges
@@ -1037,7 +1057,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         let s = self.statements!
         let absorbed = try self.database.scalar("SELECT absorbed_through FROM counter_journal WHERE id = 1") ?? 0
         let lastRow = try self.database.scalar("SELECT COALESCE(MAX(id), 0) FROM counter_log") ?? 0
-        // Ids go on above every one handed out before, in the log or in the journal.
+        // Ids go on above every id in the log and the mark (and, below, the journal's records).
         self.lastLogID = max(lastRow, absorbed)
         let rows = try self.database.prepare("SELECT id, entries FROM counter_log ORDER BY id")
         defer { rows.reset() }
@@ -1046,10 +1066,13 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         // Then what the journal holds above the mark (calls journaled after the last transaction that
         // copied the journal into the log). The file is read even when this start does not journal.
-        let journal =
-            self.journal
-            ?? (FileManager.default.fileExists(atPath: self.configuration.path + "-counters")
-                ? CounterJournal(databasePath: self.configuration.path) : nil)
+        var journal = self.journal
+        if journal == nil, let path = CounterJournal.path(databasePath: self.configuration.path),
+            FileManager.default.fileExists(atPath: path)
+        {
+            // Calls acknowledged by an earlier start may be in it: not readable, no open.
+            journal = try CounterJournal(databasePath: self.configuration.path)
+        }
         var journaled: Int64 = 0
         if let journal {
             try CounterJournal.forEachRecord(in: journal.contents()) { id, entries in

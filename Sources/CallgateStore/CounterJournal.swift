@@ -32,15 +32,29 @@ final class CounterJournal {
     private(set) var isUsable = true
     static let headerBytes = 16
 
-    /// Opens (creating it if needed) the journal of the database at `databasePath`; `nil` for a
-    /// database that is not a file.
-    init?(databasePath: String) {
+    /// The journal's path for the database at `databasePath`; `nil` for a database that is not a plain
+    /// file path.
+    static func path(databasePath: String) -> String? {
         guard !databasePath.isEmpty, !databasePath.hasPrefix(":memory:"), !databasePath.hasPrefix("file:") else {
             return nil
         }
-        self.path = databasePath + "-counters"
+        return databasePath + "-counters"
+    }
+
+    /// Opens (creating it if needed) the journal of the database at `databasePath`.
+    ///
+    /// - Throws: ``StoreError/storage(_:)`` when it cannot be opened.
+    init(databasePath: String) throws(StoreError) {
+        guard let path = Self.path(databasePath: databasePath) else {
+            throw StoreError.storage(
+                CounterJournalError(path: databasePath, reason: "has no journal (not a file path)")
+            )
+        }
+        self.path = path
         let descriptor = open(self.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { return nil }
+        guard descriptor >= 0 else {
+            throw StoreError.storage(CounterJournalError(path: path, reason: "cannot be opened (errno \(errno))"))
+        }
         self.descriptor = descriptor
         let end = lseek(descriptor, 0, SEEK_END)
         self.size = end > 0 ? Int(end) : 0
@@ -50,11 +64,25 @@ final class CounterJournal {
     deinit { close(self.descriptor) }
 
     /// Everything in the file (at open, before any append).
-    func contents() -> [UInt8] {
-        guard self.size > 0 else { return [] }
+    ///
+    /// - Throws: ``StoreError/storage(_:)`` when the file cannot be read whole (the open must not go on
+    ///   and empty it).
+    func contents() throws(StoreError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: self.size)
-        let read = bytes.withUnsafeMutableBytes { pread(self.descriptor, $0.baseAddress, self.size, 0) }
-        return read > 0 ? Array(bytes.prefix(read)) : []
+        var done = 0
+        while done < self.size {
+            let read = bytes.withUnsafeMutableBytes {
+                pread(self.descriptor, $0.baseAddress! + done, self.size - done, off_t(done))
+            }
+            if read < 0 && errno == EINTR { continue }
+            guard read > 0 else {
+                throw StoreError.storage(
+                    CounterJournalError(path: self.path, reason: "cannot be read (errno \(errno))")
+                )
+            }
+            done += read
+        }
+        return bytes
     }
 
     /// Appends a record with one `write`; `false` (and the file as it was, the journal no longer
@@ -64,7 +92,10 @@ final class CounterJournal {
         let start = self.pending.count
         Self.appendRecord(id: id, entries: entries, to: &self.pending)
         let length = self.pending.count - start
-        let written = self.pending.withUnsafeBytes { write(self.descriptor, $0.baseAddress! + start, length) }
+        var written = -1
+        repeat {
+            written = self.pending.withUnsafeBytes { write(self.descriptor, $0.baseAddress! + start, length) }
+        } while written < 0 && errno == EINTR
         guard written == length else {
             // Cut back what part of it may have been written (a later record must not follow a torn one).
             self.pending.removeSubrange(start...)
@@ -126,4 +157,11 @@ final class CounterJournal {
         for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         return hash
     }
+}
+
+/// Why the counter journal cannot be used.
+struct CounterJournalError: Error, CustomStringConvertible {
+    let path: String
+    let reason: String
+    var description: String { "the counter journal \(self.path) \(self.reason)" }
 }

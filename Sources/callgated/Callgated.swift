@@ -109,6 +109,14 @@ struct Callgated: AsyncParsableCommand {
     )
     var inlineCommitChanges = 16
 
+    @Option(
+        help: ArgumentHelp(
+            "on: such an inline commit appends the calls to the counter journal (callgate.sqlite-counters, one write, the same durability as a sync-normal commit) and the writer copies them into the database with its next transaction; off: a SQLite transaction on the event loop.",
+            valueName: "on|off"
+        )
+    )
+    var counterJournal = "on"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = Logger.Level.info
 
@@ -155,6 +163,10 @@ struct Callgated: AsyncParsableCommand {
         guard (0...4096).contains(self.inlineCommitChanges) else {
             throw ValidationError("--inline-commit-changes must be 0 to 4096")
         }
+        guard ["on", "off"].contains(self.counterJournal) else {
+            throw ValidationError("--counter-journal must be on or off")
+        }
+        let counterJournal = self.counterJournal == "on"
         let (store, firstStart) = try await directory.open(
             durability: self.durability,
             synchronous: self.synchronous,
@@ -163,6 +175,7 @@ struct Callgated: AsyncParsableCommand {
         ) { [usageRetentionDays, usageSnapshotSeconds, counterFoldSeconds, inlineCommitChanges] configuration in
             configuration.usageRetentionDays = usageRetentionDays
             configuration.inlineCommitChanges = inlineCommitChanges
+            configuration.counterJournal = counterJournal
             configuration.usageSnapshotSeconds = Double(usageSnapshotSeconds)
             configuration.counterFoldSeconds = counterFoldSeconds
         }

@@ -155,6 +155,23 @@ import Testing
         }
     }
 
+    /// A journal that exists but cannot be read may hold acknowledged calls: the open refuses, with the
+    /// reason, rather than going on without them (and later applying them over newer counts).
+    @Test(arguments: [true, false]) func anUnreadableJournalRefusesTheOpen(journal: Bool) async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        try Store.open(Self.configuration(path)).close()
+        try FileManager.default.removeItem(atPath: path + "-counters")
+        try FileManager.default.createDirectory(atPath: path + "-counters", withIntermediateDirectories: false)
+        var configuration = Self.configuration(path)
+        configuration.counterJournal = journal
+        #expect {
+            try Store.open(configuration)
+        } throws: { error in
+            "\(error)".contains("the counter journal \(path)-counters cannot be opened")
+        }
+    }
+
     @Test func aResetOrADeletionIsNotUndoneByAnOlderLoggedCount() async throws {
         let (path, cleanup) = temporaryDatabase()
         defer { cleanup() }
