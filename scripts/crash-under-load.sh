@@ -3,7 +3,7 @@
 # that no acknowledged ALLOW was lost and that the calls counted without an acknowledgement are no more
 # than the requests in flight at the kills.
 #   scripts/crash-under-load.sh [cycles=20]
-# Per cycle: `callgate load` (8 connections × depth 16, closed loop, no warm-up so every answer counts)
+# Per cycle: `callgate load` (8 connections × depth 16, or $CONNECTIONS × $DEPTH; closed loop, no warm-up so every answer counts)
 # starts against `callgated --durability commit`, the server gets SIGKILL after a random 0.5–3 s, the load
 # generator reports the ALLOWs it received (JSON `decisions.ALLOW`) and its errors (only
 # CONNECTION_CLOSED is accepted), and the server restarts on the same data directory and port.
@@ -20,8 +20,8 @@ bin_dir=${CALLGATE_BIN_DIR:-.build/release}
 server_bin="$bin_dir/callgated"
 client_bin="$bin_dir/callgate"
 durability=${DURABILITY:-commit}
-connections=8
-depth=16
+connections=${CONNECTIONS:-8}
+depth=${DEPTH:-16}
 agents=200
 scripts/bootstrap.sh
 for tool in sqlite3 jq; do
