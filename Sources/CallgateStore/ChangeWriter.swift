@@ -667,7 +667,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.absorbingJournal = false
         guard let journal = self.journal, !journal.pending.isEmpty else { return }
         var through: Int64 = 0
-        try CounterJournal.forEachRecord(in: journal.pending) { id, entries in
+        try CounterJournal.forEachRecord(in: journal.pending, salt: journal.salt) { id, entries in
             s.insertLog.bind(1, id)
             s.insertLog.bind(2, Array(entries))
             try s.insertLog.run()
@@ -1056,6 +1056,7 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
     func foldLogAtOpen() throws {
         let s = self.statements!
         let absorbed = try self.database.scalar("SELECT absorbed_through FROM counter_journal WHERE id = 1") ?? 0
+        let salt = UInt64(bitPattern: try self.database.scalar("SELECT salt FROM counter_journal WHERE id = 1") ?? 0)
         let lastRow = try self.database.scalar("SELECT COALESCE(MAX(id), 0) FROM counter_log") ?? 0
         // Ids go on above every id in the log and the mark (and, below, the journal's records).
         self.lastLogID = max(lastRow, absorbed)
@@ -1075,27 +1076,27 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         }
         var journaled: Int64 = 0
         if let journal {
-            try CounterJournal.forEachRecord(in: journal.contents()) { id, entries in
+            try CounterJournal.forEachRecord(in: journal.contents(), salt: salt) { id, entries in
                 guard id > self.lastLogID else { return }
                 try self.loadLogEntries(entries, of: "counter journal record \(id)")
                 journaled = id
             }
         }
-        guard !self.unfolded.isEmpty || journaled > 0 else {
-            journal?.absorbed()
-            return
-        }
         self.lastLogID = max(self.lastLogID, journaled)
+        // This start's records get a salt of their own: what an earlier start left is never read again.
+        let newSalt = UInt64.random(in: 1...UInt64(Int64.max))
         try s.begin.run()
         do {
-            try self.foldAll(s)
-            s.markJournal.bind(1, self.lastLogID)
-            try s.markJournal.run()
+            if !self.unfolded.isEmpty { try self.foldAll(s) }
+            try self.database.execute(
+                "UPDATE counter_journal SET absorbed_through = \(self.lastLogID), salt = \(newSalt) WHERE id = 1"
+            )
             try s.commit.run()
         } catch {
             try? self.database.execute("ROLLBACK")
             throw error
         }
+        self.journal?.salt = newSalt
         journal?.absorbed()
     }
 

@@ -18,7 +18,10 @@ import Foundation
 /// the records above that mark (a crash left them), after the log's rows, and skips the others (a crash
 /// between a commit and the truncation). A record is `[u32 entry bytes][u32 FNV-1a of the rest][i64 id]
 /// [entries]`, little-endian; reading stops at the first record that is cut short or fails its check
-/// (what a crash in the middle of an append leaves).
+/// (what a crash in the middle of an append leaves). The check starts from a salt the open draws anew
+/// for each start and keeps in `counter_journal.salt`: a journal left beside another database (one
+/// deleted and created again, a restored backup) or by an earlier start fails its first check and is
+/// not applied.
 ///
 /// Not thread-safe: used under the writer's work lock, and at open.
 final class CounterJournal {
@@ -30,6 +33,8 @@ final class CounterJournal {
     private(set) var pending: [UInt8] = []
     /// False after an append or a truncation failed: the event loops commit through SQLite again.
     private(set) var isUsable = true
+    /// This start's salt (`counter_journal.salt`), set by the open before any append.
+    var salt: UInt64 = 0
     static let headerBytes = 16
 
     /// The journal's path for the database at `databasePath`; `nil` for a database that is not a plain
@@ -90,7 +95,7 @@ final class CounterJournal {
     func append(id: Int64, entries: [UInt8]) -> Bool {
         guard self.isUsable else { return false }
         let start = self.pending.count
-        Self.appendRecord(id: id, entries: entries, to: &self.pending)
+        Self.appendRecord(id: id, entries: entries, salt: self.salt, to: &self.pending)
         let length = self.pending.count - start
         var written = -1
         repeat {
@@ -118,13 +123,13 @@ final class CounterJournal {
         }
     }
 
-    static func appendRecord(id: Int64, entries: [UInt8], to bytes: inout [UInt8]) {
+    static func appendRecord(id: Int64, entries: [UInt8], salt: UInt64, to bytes: inout [UInt8]) {
         let start = bytes.count
         withUnsafeBytes(of: UInt32(entries.count).littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: [0, 0, 0, 0])
         withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: entries)
-        let check = Self.checksum(bytes[(start + 8)...])
+        let check = Self.checksum(bytes[(start + 8)...], salt: salt)
         withUnsafeBytes(of: check.littleEndian) { raw in
             for i in 0..<4 { bytes[start + 4 + i] = raw[i] }
         }
@@ -133,6 +138,7 @@ final class CounterJournal {
     /// The records of `bytes` in order, up to the first one cut short or failing its check.
     static func forEachRecord(
         in bytes: [UInt8],
+        salt: UInt64,
         _ body: (_ id: Int64, _ entries: ArraySlice<UInt8>) throws -> Void
     ) rethrows {
         var offset = 0
@@ -145,15 +151,19 @@ final class CounterJournal {
             let length = Int(load(offset, 4))
             guard length <= bytes.count - offset - Self.headerBytes else { return }
             let end = offset + Self.headerBytes + length
-            guard UInt32(load(offset + 4, 4)) == Self.checksum(bytes[(offset + 8)..<end]) else { return }
+            guard UInt32(load(offset + 4, 4)) == Self.checksum(bytes[(offset + 8)..<end], salt: salt) else { return }
             try body(Int64(bitPattern: load(offset + 8, 8)), bytes[(offset + Self.headerBytes)..<end])
             offset = end
         }
     }
 
-    /// FNV-1a, 32 bits: catches a torn or overwritten tail, which is all it is for.
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    /// FNV-1a, 32 bits, over the salt and the bytes: catches a torn or overwritten tail and a record of
+    /// another start or database, which is all it is for.
+    static func checksum(_ bytes: ArraySlice<UInt8>, salt: UInt64) -> UInt32 {
         var hash: UInt32 = 2_166_136_261
+        for shift in stride(from: 0, to: 64, by: 8) {
+            hash = (hash ^ UInt32(truncatingIfNeeded: salt >> UInt64(shift))) &* 16_777_619
+        }
         for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         return hash
     }

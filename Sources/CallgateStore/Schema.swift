@@ -124,14 +124,16 @@ enum Schema {
             entries BLOB NOT NULL
         );
         """,
-        // 5: the counter journal's mark (CounterJournal.swift): the largest counter log id whose
-        // journal record is in `counter_log` or `counters`; records up to it are skipped at open.
+        // 5: the counter journal (CounterJournal.swift): its mark, the largest counter log id whose
+        // journal record is in `counter_log` or `counters` (records up to it are skipped at open), and
+        // the salt of this start's records.
         """
         CREATE TABLE counter_journal (
             id INTEGER PRIMARY KEY CHECK (id = 1),
-            absorbed_through INTEGER NOT NULL
+            absorbed_through INTEGER NOT NULL,
+            salt INTEGER NOT NULL
         );
-        INSERT INTO counter_journal (id, absorbed_through) VALUES (1, 0);
+        INSERT INTO counter_journal (id, absorbed_through, salt) VALUES (1, 0, 0);
         """,
     ]
 

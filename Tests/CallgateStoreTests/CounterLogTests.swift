@@ -123,6 +123,7 @@ import Testing
             store.close()
         }
         let dayKey = try Self.scalar(path, "SELECT MIN(day_key) FROM counters")
+        let salt = UInt64(bitPattern: try Self.scalar(path, "SELECT salt FROM counter_journal"))
         let db = try SQLiteDatabase(path: path)
         try db.execute("UPDATE counter_journal SET absorbed_through = 50")
         func entry(_ number: PhoneNumber, _ count: UInt32) -> [UInt8] {
@@ -135,22 +136,34 @@ import Testing
         }
         var file: [UInt8] = []
         // Already in the database (an older count): skipped.
-        CounterJournal.appendRecord(id: 50, entries: entry(Self.numbers[2], 3), to: &file)
-        CounterJournal.appendRecord(id: 51, entries: entry(Self.numbers[0], 40) + entry(Self.numbers[1], 11), to: &file)
-        CounterJournal.appendRecord(id: 52, entries: entry(Self.numbers[0], 41), to: &file)
+        CounterJournal.appendRecord(id: 50, entries: entry(Self.numbers[2], 3), salt: salt, to: &file)
+        CounterJournal.appendRecord(
+            id: 51,
+            entries: entry(Self.numbers[0], 40) + entry(Self.numbers[1], 11),
+            salt: salt,
+            to: &file
+        )
+        CounterJournal.appendRecord(id: 52, entries: entry(Self.numbers[0], 41), salt: salt, to: &file)
         // Torn: the last record lost its end.
         var torn: [UInt8] = []
-        CounterJournal.appendRecord(id: 53, entries: entry(Self.numbers[1], 99), to: &torn)
+        CounterJournal.appendRecord(id: 53, entries: entry(Self.numbers[1], 99), salt: salt, to: &torn)
         file += torn.dropLast(5)
         try Data(file).write(to: URL(fileURLWithPath: path + "-counters"))
-        for _ in 0..<2 {
+        for reopen in 0..<2 {
+            if reopen == 1 {
+                // Records of the previous start (its salt) beside the database: not applied.
+                var stale: [UInt8] = []
+                CounterJournal.appendRecord(id: 60, entries: entry(Self.numbers[0], 7), salt: salt, to: &stale)
+                try Data(stale).write(to: URL(fileURLWithPath: path + "-counters"))
+            }
             let store = try Store.open(Self.configuration(path))
             let org = try #require(store.engine.allOrganizations.first)
             let counts = try Self.numbers.map { number in try #require(org.number(number)).counter.count }
             #expect(counts == [41, 11, 10])
             #expect(try FileManager.default.attributesOfItem(atPath: path + "-counters")[.size] as? Int == 0)
-            // New ids go on above the records read.
+            // New ids go on above the records read, and each start draws a new salt.
             #expect(try Self.scalar(path, "SELECT absorbed_through FROM counter_journal") == 52)
+            #expect(try Self.scalar(path, "SELECT salt FROM counter_journal") != Int64(bitPattern: salt))
             store.close()
         }
     }
