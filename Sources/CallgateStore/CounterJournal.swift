@@ -20,7 +20,7 @@ import Foundation
 /// [entries]`, little-endian; reading stops at the first record that is cut short or fails its check
 /// (what a crash in the middle of an append leaves). The check starts from a salt the open draws anew
 /// for each start and keeps in `counter_journal.salt`: a journal left beside another database (one
-/// deleted and created again, a restored backup) or by an earlier start fails its first check and is
+/// deleted and created again, a backup from an earlier start) or by an earlier start fails its first check and is
 /// not applied.
 ///
 /// Not thread-safe: used under the writer's work lock, and at open.
