@@ -163,8 +163,8 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             configuration.durability == .commit && configuration.synchronous == .normal
             ? max(0, configuration.inlineCommitChanges) : 0
         // Without one (the database is not a plain file, or the file cannot be created), inline
-        // commits run SQLite transactions; an existing journal that cannot be read refuses the open
-        // (`foldLogAtOpen`).
+        // commits run SQLite transactions; an existing journal that cannot be opened (read-write,
+        // locked), even an empty one, refuses the open (`foldLogAtOpen`).
         self.journal =
             self.inlineCommitChanges > 0 && configuration.counterJournal
             ? try? CounterJournal(databasePath: configuration.path) : nil
@@ -403,6 +403,9 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             }
         }
         self.refuseAfterStop()
+        // The journal is empty after a clean stop (or holds what a failed writer could not copy, for
+        // the next open): let the next store on this database take it.
+        self.work.withLock { _ in self.journal?.close() }
         self.stopped.signal()
     }
 
@@ -447,10 +450,16 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
                     try self.commit([], slices: true)
                 } catch {
                     try? self.database.execute("ROLLBACK")
-                    // Journaled calls that cannot be copied into the database: the store cannot write,
-                    // as after a failed group (the records stay in the file for the next open).
+                    // Journaled calls that cannot be copied into the database (without the slices
+                    // either): the store cannot write, as after a failed group (the records stay in
+                    // the file for the next open).
                     if self.journal?.pending.isEmpty == false {
-                        self.fail(error, processed: processed)
+                        do {
+                            try self.commit([], slices: false)
+                        } catch {
+                            try? self.database.execute("ROLLBACK")
+                            self.fail(error)
+                        }
                         return .again
                     }
                     // Not again at once: a slice that cannot be written (the disk is full) waits.
@@ -505,19 +514,19 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
             self.complete(upTo: end, failure: nil)
         } catch {
             try? self.database.execute("ROLLBACK")
-            self.fail(error, processed: end)
+            self.fail(error)
         }
     }
 
     /// The store cannot write: every waiting and later change fails, and nothing more is written.
-    private func fail(_ error: any Error, processed: Int) {
+    private func fail(_ error: any Error) {
         let failure = CallgateError(
             .unavailable,
             "the store cannot write (\(error)); changes are refused until it is restarted"
         )
         self.shared.withLock { $0.failure = failure }
         self.failed.store(true, ordering: .releasing)
-        self.complete(upTo: processed, failure: failure)
+        self.complete(upTo: 0, failure: failure)
     }
 
     /// At stop, once every claimed change is handled: the rounds in progress, then the rest of the
@@ -1085,6 +1094,13 @@ public final class ChangeWriter: ChangeSink, @unchecked Sendable {
         self.lastLogID = max(self.lastLogID, journaled)
         // This start's records get a salt of their own: what an earlier start left is never read again.
         let newSalt = UInt64.random(in: 1...UInt64(Int64.max))
+        // Synced (once per start): this start's records must never outlive the salt that reads them.
+        try self.database.execute("PRAGMA synchronous = FULL")
+        defer {
+            try? self.database.execute(
+                "PRAGMA synchronous = \(self.configuration.synchronous == .full ? "FULL" : "NORMAL")"
+            )
+        }
         try s.begin.run()
         do {
             if !self.unfolded.isEmpty { try self.foldAll(s) }

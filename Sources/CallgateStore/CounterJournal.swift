@@ -26,7 +26,7 @@ import Foundation
 /// Not thread-safe: used under the writer's work lock, and at open.
 final class CounterJournal {
     let path: String
-    private let descriptor: Int32
+    private var descriptor: Int32
     /// Bytes in the file (where the next record starts).
     private var size: Int
     /// The records appended since the writer last absorbed them: the same bytes as in the file.
@@ -58,7 +58,21 @@ final class CounterJournal {
         self.path = path
         let descriptor = open(self.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw StoreError.storage(CounterJournalError(path: path, reason: "cannot be opened (errno \(errno))"))
+            let code = errno
+            throw StoreError.storage(CounterJournalError(path: path, reason: "cannot be opened (errno \(code))"))
+        }
+        // One store at a time: a second open would rotate the salt and empty the first one's journal.
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw StoreError.storage(
+                CounterJournalError(
+                    path: path,
+                    reason: code == EWOULDBLOCK
+                        ? "is in use by another store (another callgated on this data directory?)"
+                        : "cannot be locked (errno \(code))"
+                )
+            )
         }
         self.descriptor = descriptor
         let end = lseek(descriptor, 0, SEEK_END)
@@ -66,7 +80,15 @@ final class CounterJournal {
         self.pending.reserveCapacity(64 * 1024)
     }
 
-    deinit { close(self.descriptor) }
+    deinit { self.close() }
+
+    /// Closes the file (and so releases the lock), at the writer's stop; nothing more is appended.
+    func close() {
+        guard self.descriptor >= 0 else { return }
+        Glibc.close(self.descriptor)
+        self.descriptor = -1
+        self.isUsable = false
+    }
 
     /// Everything in the file (at open, before any append).
     ///
@@ -76,14 +98,16 @@ final class CounterJournal {
         var bytes = [UInt8](repeating: 0, count: self.size)
         var done = 0
         while done < self.size {
+            var code: Int32 = 0
             let read = bytes.withUnsafeMutableBytes {
-                pread(self.descriptor, $0.baseAddress! + done, self.size - done, off_t(done))
+                let read = pread(self.descriptor, $0.baseAddress! + done, self.size - done, off_t(done))
+                code = errno
+                return read
             }
-            if read < 0 && errno == EINTR { continue }
+            if read < 0 && code == EINTR { continue }
             guard read > 0 else {
-                throw StoreError.storage(
-                    CounterJournalError(path: self.path, reason: "cannot be read (errno \(errno))")
-                )
+                let reason = read == 0 ? "is shorter than it was when opened" : "cannot be read (errno \(code))"
+                throw StoreError.storage(CounterJournalError(path: self.path, reason: reason))
             }
             done += read
         }
@@ -98,9 +122,14 @@ final class CounterJournal {
         Self.appendRecord(id: id, entries: entries, salt: self.salt, to: &self.pending)
         let length = self.pending.count - start
         var written = -1
+        var code: Int32 = 0
         repeat {
-            written = self.pending.withUnsafeBytes { write(self.descriptor, $0.baseAddress! + start, length) }
-        } while written < 0 && errno == EINTR
+            written = self.pending.withUnsafeBytes {
+                let written = write(self.descriptor, $0.baseAddress! + start, length)
+                code = errno
+                return written
+            }
+        } while written < 0 && code == EINTR
         guard written == length else {
             // Cut back what part of it may have been written (a later record must not follow a torn one).
             self.pending.removeSubrange(start...)
@@ -157,12 +186,12 @@ final class CounterJournal {
         }
     }
 
-    /// FNV-1a, 32 bits, over the salt and the bytes: catches a torn or overwritten tail and a record of
-    /// another start or database, which is all it is for.
+    /// FNV-1a, 32 bits, over the salt's eight bytes and then the record's: catches a torn or
+    /// overwritten tail and a record of another start or database, which is all it is for.
     static func checksum(_ bytes: ArraySlice<UInt8>, salt: UInt64) -> UInt32 {
         var hash: UInt32 = 2_166_136_261
         for shift in stride(from: 0, to: 64, by: 8) {
-            hash = (hash ^ UInt32(truncatingIfNeeded: salt >> UInt64(shift))) &* 16_777_619
+            hash = (hash ^ UInt32(truncatingIfNeeded: (salt >> UInt64(shift)) & 0xff)) &* 16_777_619
         }
         for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         return hash

@@ -185,6 +185,21 @@ import Testing
         }
     }
 
+    /// A second store on the same database would rotate the salt and empty the first one's journal:
+    /// it is refused while the first is open, and opens once it is closed.
+    @Test func aSecondStoreOnTheSameDatabaseIsRefused() async throws {
+        let (path, cleanup) = temporaryDatabase()
+        defer { cleanup() }
+        let first = try Store.open(Self.configuration(path))
+        #expect {
+            try Store.open(Self.configuration(path))
+        } throws: { error in
+            "\(error)".contains("is in use by another store")
+        }
+        first.close()
+        try Store.open(Self.configuration(path)).close()
+    }
+
     @Test func aResetOrADeletionIsNotUndoneByAnOlderLoggedCount() async throws {
         let (path, cleanup) = temporaryDatabase()
         defer { cleanup() }
